@@ -1,0 +1,238 @@
+//! One pointer's ingest (R-I1, R-I2): read the raw message, parse it, store bodies and
+//! attachments, and upsert the one email record linked to the account; or quarantine it.
+//!
+//! Every write is keyed by content (email id, attachment index), so a redelivered pointer has
+//! no second effect: the S3 puts rewrite the same bytes and the upsert reports `AlreadyLinked`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::limits::Limits;
+use crate::messages::IngestPointer;
+use crate::model::{AttachmentMeta, Body, EmailRecord, QuarantineRecord};
+use crate::parse::{parse, ParsedEmail};
+use crate::poll::encode_path_part;
+use crate::ports::{BlobStore, EmailStore, StoreError, Upsert};
+use crate::SCHEMA_VERSION;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum IngestOutcome {
+    /// A new email record.
+    Imported {
+        email_id: String,
+    },
+    /// Already stored through another account; now linked to this one too.
+    Linked {
+        email_id: String,
+    },
+    /// Already stored and linked to this account: nothing changed.
+    Duplicate {
+        email_id: String,
+    },
+    Quarantined {
+        id: String,
+        reason: String,
+    },
+}
+
+pub struct IngestService<'a, E, B> {
+    pub emails: &'a E,
+    pub blobs: &'a B,
+    pub limits: &'a Limits,
+}
+
+impl<E: EmailStore, B: BlobStore> IngestService<'_, E, B> {
+    pub async fn ingest(
+        &self,
+        pointer: &IngestPointer,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let raw = self
+            .blobs
+            .get(&pointer.key)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("raw message {}", pointer.key)))?;
+        let outcome = match parse(&raw) {
+            Ok(parsed) => {
+                let record = self.store_parts(&parsed, pointer, now).await?;
+                let email_id = record.email_id.clone();
+                match self.emails.upsert_email(&record, &pointer.account).await? {
+                    Upsert::Created => IngestOutcome::Imported { email_id },
+                    Upsert::Linked => IngestOutcome::Linked { email_id },
+                    Upsert::AlreadyLinked => IngestOutcome::Duplicate { email_id },
+                }
+            }
+            Err(reason) => {
+                let record = self
+                    .quarantine(pointer, &raw, reason.to_string(), now)
+                    .await?;
+                return Ok(IngestOutcome::Quarantined {
+                    id: record.id,
+                    reason: record.reason,
+                });
+            }
+        };
+        if let Some(id) = &pointer.quarantine_id {
+            self.emails.remove_quarantine(id).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Bodies too large for the item and all attachments go to S3 under the email id.
+    async fn store_parts(
+        &self,
+        p: &ParsedEmail,
+        pointer: &IngestPointer,
+        now: DateTime<Utc>,
+    ) -> Result<EmailRecord, StoreError> {
+        let text = if p.text.is_empty() {
+            None
+        } else {
+            Some(
+                self.body(
+                    &p.email_id,
+                    "text.txt",
+                    "text/plain; charset=utf-8",
+                    &p.text,
+                )
+                .await?,
+            )
+        };
+        let html = match &p.html {
+            Some(h) => Some(
+                self.body(&p.email_id, "body.html", "text/html; charset=utf-8", h)
+                    .await?,
+            ),
+            None => None,
+        };
+        let mut attachments = Vec::new();
+        if !pointer.truncated {
+            let mut puts = Vec::new();
+            for (i, a) in p.attachments.iter().enumerate() {
+                let key = match &a.filename {
+                    Some(name) => format!(
+                        "attachments/{}/{i}-{}",
+                        p.email_id,
+                        encode_path_part(&truncate(name, 100))
+                    ),
+                    None => format!("attachments/{}/{i}", p.email_id),
+                };
+                attachments.push(AttachmentMeta {
+                    filename: a.filename.clone(),
+                    content_type: a.content_type.clone(),
+                    size: a.data.len() as u64,
+                    inline: a.inline,
+                    content_id: a.content_id.clone(),
+                    key: key.clone(),
+                });
+                let content_type = a.content_type.clone();
+                puts.push(async move { self.blobs.put(&key, a.data.clone(), &content_type).await });
+            }
+            futures::future::try_join_all(puts).await?;
+        }
+        Ok(EmailRecord {
+            v: SCHEMA_VERSION,
+            email_id: p.email_id.clone(),
+            message_id: p.message_id.clone(),
+            synthetic_id: p.synthetic_id,
+            subject: p.subject.clone(),
+            from: p.from.clone(),
+            to: p.to.clone(),
+            cc: p.cc.clone(),
+            reply_to: p.reply_to.clone(),
+            date: p.date,
+            in_reply_to: p.in_reply_to.clone(),
+            references: p.references.clone(),
+            auto_submitted: p.auto_submitted,
+            list: p.list,
+            bounce: p.bounce,
+            size: pointer.size.max(p.size),
+            attachments_skipped: pointer.truncated,
+            text,
+            html,
+            attachments,
+            accounts: vec![pointer.account.clone()],
+            raw_key: pointer.key.clone(),
+            received_at: now,
+        })
+    }
+
+    async fn body(
+        &self,
+        email_id: &str,
+        name: &str,
+        content_type: &str,
+        content: &str,
+    ) -> Result<Body, StoreError> {
+        if content.len() <= self.limits.inline_body_bytes {
+            return Ok(Body::Inline(content.to_string()));
+        }
+        let key = format!("bodies/{email_id}/{name}");
+        self.blobs
+            .put(&key, content.as_bytes().to_vec(), content_type)
+            .await?;
+        Ok(Body::Stored {
+            key,
+            bytes: content.len() as u64,
+        })
+    }
+
+    async fn quarantine(
+        &self,
+        pointer: &IngestPointer,
+        raw: &[u8],
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<QuarantineRecord, StoreError> {
+        let id = pointer
+            .quarantine_id
+            .clone()
+            .unwrap_or_else(|| quarantine_id(&pointer.key));
+        let raw_key = format!("quarantine/{id}.eml");
+        // Raw objects expire with the bucket's lifecycle rule; quarantine copies never do.
+        if pointer.key != raw_key {
+            self.blobs
+                .put(&raw_key, raw.to_vec(), "message/rfc822")
+                .await?;
+        }
+        let record = QuarantineRecord {
+            v: SCHEMA_VERSION,
+            id,
+            account: pointer.account.clone(),
+            folder: pointer.folder.clone(),
+            uid: pointer.uid,
+            message_id: sniff_message_id(raw),
+            reason,
+            raw_key,
+            size: pointer.size,
+            quarantined_at: now,
+        };
+        self.emails.put_quarantine(&record).await?;
+        Ok(record)
+    }
+}
+
+pub fn quarantine_id(raw_key: &str) -> String {
+    let digest = Sha256::digest(raw_key.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Best effort: a Message-ID line in whatever could not be parsed, so an admin can find it.
+fn sniff_message_id(raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(64 * 1024)]);
+    text.lines()
+        .take_while(|l| !l.trim().is_empty())
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("message-id")
+                .then(|| crate::ids::normalize_message_id(value))
+                .flatten()
+        })
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}

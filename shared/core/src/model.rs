@@ -1,0 +1,292 @@
+//! What Mailroom stores: accounts (config, watermarks, status), emails and quarantine records.
+//!
+//! These types serialise with serde; the DynamoDB adapter maps them to items, so the core never
+//! sees an `AttributeValue`. Every one carries `v`, the schema version it was written with.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::SCHEMA_VERSION;
+
+fn schema_version() -> u32 {
+    SCHEMA_VERSION
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccountKind {
+    /// A shared mailbox managed by admins; receives and sends.
+    Group,
+    /// A user's own mailbox, monitored for that user.
+    Personal,
+}
+
+/// How the IMAP connection is secured (R-F8). Plaintext only when an account says so.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Security {
+    #[default]
+    ImplicitTls,
+    Starttls,
+    Plain,
+}
+
+impl std::str::FromStr for Security {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "implicit-tls" => Ok(Security::ImplicitTls),
+            "starttls" => Ok(Security::Starttls),
+            "plain" => Ok(Security::Plain),
+            other => Err(format!(
+                "unknown security {other:?} (expected implicit-tls, starttls or plain)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    #[serde(default)]
+    pub security: Security,
+}
+
+/// A credential sealed with AES-256-GCM under the deployment's data key (R-F8). The account name
+/// is the associated data, so a sealed secret copied onto another account does not open.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// Which wrapped data key sealed it (lets keys rotate without re-reading every account).
+    pub key_id: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A password in memory. Its `Debug` never shows the value, so it cannot leak through logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Per folder: where the last run stopped (R-F2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FolderState {
+    pub uidvalidity: u32,
+    pub last_uid: u32,
+    /// Arrival date (INTERNALDATE) of the newest message taken; a UIDVALIDITY change re-reads
+    /// the folder from that day (R-F3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_arrival: Option<DateTime<Utc>>,
+}
+
+/// Kinds of account failure an admin can act on (R-F7).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    Connect,
+    Tls,
+    Auth,
+    Folder,
+    Protocol,
+    /// The stored credential could not be opened (key or data problem, not the IMAP server).
+    Credentials,
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Folder => "folder",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Credentials => "credentials",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Account health, as the poller last saw it (R-F7).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_kind: Option<ErrorKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// Start of the current failure streak; drives the "failing for 10 minutes" notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The scheduler leaves the account alone until then (exponential back-off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_until: Option<DateTime<Utc>>,
+    /// Last time a poll found new mail; drives the adaptive interval (R-F10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_mail_at: Option<DateTime<Utc>>,
+}
+
+/// A watched mailbox: configuration, watermarks and status in one item, so the scheduler lists
+/// everything with one query and an idle poll needs one read and no write (R-F10).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Account {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub name: String,
+    pub kind: AccountKind,
+    /// The group address (group accounts), used later for sending and loop safety.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The user a personal account belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub imap: ImapSettings,
+    pub secret: SealedSecret,
+    pub folders: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_since: Option<NaiveDate>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub folder_state: BTreeMap<String, FolderState>,
+    #[serde(default)]
+    pub status: AccountStatus,
+}
+
+/// Account names are keys, S3 path parts and AES-GCM associated data: keep them plain.
+pub fn validate_account_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("account name must be 1 to 64 characters".into());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+    {
+        return Err(format!(
+            "account name {name:?} may only hold letters, digits, '-', '_', '.' and '@'"
+        ));
+    }
+    Ok(())
+}
+
+/// An address with its display name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MailAddr {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub address: String,
+}
+
+/// Where a body lives: in the item when small, in S3 when large (400 KB item limit, R-F6).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    Inline(String),
+    Stored { key: String, bytes: u64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachmentMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    pub inline: bool,
+    /// Lets `cid:` references in the HTML body resolve to the stored part (R-I1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
+    pub key: String,
+}
+
+/// One email, however many accounts received it (R-I2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmailRecord {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub email_id: String,
+    /// As received, angle brackets stripped; synthetic when the message had none.
+    pub message_id: String,
+    pub synthetic_id: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<MailAddr>,
+    #[serde(default)]
+    pub to: Vec<MailAddr>,
+    #[serde(default)]
+    pub cc: Vec<MailAddr>,
+    #[serde(default)]
+    pub reply_to: Vec<MailAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub in_reply_to: Vec<String>,
+    #[serde(default)]
+    pub references: Vec<String>,
+    pub auto_submitted: bool,
+    pub list: bool,
+    pub bounce: bool,
+    pub size: u64,
+    /// Above the size limit: headers and text only, attachments skipped (R-F6).
+    pub attachments_skipped: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Body>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<Body>,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentMeta>,
+    /// Names of the accounts that received it; stored as a set so linking is idempotent.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    pub raw_key: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A message that could not be imported, kept durably with its reason (R-I1, R-F9).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub id: String,
+    pub account: String,
+    pub folder: String,
+    pub uid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    pub reason: String,
+    /// Copy of the raw message under `quarantine/`, which no lifecycle rule expires.
+    pub raw_key: String,
+    pub size: u64,
+    pub quarantined_at: DateTime<Utc>,
+}

@@ -1,0 +1,302 @@
+//! Raw message bytes to a [`ParsedEmail`], or the reason it must be quarantined (R-I1).
+//!
+//! mail-parser is lenient by design (broken MIME still yields text); we only refuse input that
+//! is not an email at all, so nothing that a person could read is lost.
+
+use chrono::{DateTime, Utc};
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+
+use crate::ids::{
+    email_id, message_id_list, normalize_message_id, split_header_body, synthetic_message_id,
+};
+use crate::model::MailAddr;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedAttachment {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEmail {
+    pub email_id: String,
+    pub message_id: String,
+    pub synthetic_id: bool,
+    pub subject: Option<String>,
+    pub from: Option<MailAddr>,
+    pub to: Vec<MailAddr>,
+    pub cc: Vec<MailAddr>,
+    pub reply_to: Vec<MailAddr>,
+    pub date: Option<DateTime<Utc>>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// `Auto-Submitted` other than `no`, or `X-Autoreply` / `X-Autorespond` (R-C5).
+    pub auto_submitted: bool,
+    /// List or bulk mail: `List-Id`, `List-Unsubscribe`, or `Precedence` list/bulk/junk.
+    pub list: bool,
+    /// A delivery status notification: `multipart/report; report-type=delivery-status` (R-A4).
+    pub bounce: bool,
+    /// Empty when the message has no readable text (mail-parser derives it from HTML otherwise).
+    pub text: String,
+    pub html: Option<String>,
+    pub attachments: Vec<ParsedAttachment>,
+    pub size: u64,
+}
+
+/// Why a message was quarantined instead of imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unparseable {
+    #[error("empty message")]
+    Empty,
+    #[error("no header section: the message does not start with a header field")]
+    NoHeaders,
+    #[error("binary data (NUL bytes) in the header section")]
+    BinaryHeaders,
+    #[error("the MIME parser could not read the message")]
+    Parser,
+}
+
+/// Parse a raw message. Accepts LF or CRLF line endings.
+pub fn parse(raw: &[u8]) -> Result<ParsedEmail, Unparseable> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Unparseable::Empty);
+    }
+    let (head, _) = split_header_body(raw);
+    if head.contains(&0) {
+        return Err(Unparseable::BinaryHeaders);
+    }
+    if !starts_with_header_field(raw) {
+        return Err(Unparseable::NoHeaders);
+    }
+    let message = MessageParser::default()
+        .parse(raw)
+        .ok_or(Unparseable::Parser)?;
+    if message.headers().is_empty() {
+        return Err(Unparseable::NoHeaders);
+    }
+    Ok(from_message(&message, raw))
+}
+
+/// A header section begins with `name:` where name is printable ASCII without a colon; mbox
+/// `From ` separator lines are tolerated.
+fn starts_with_header_field(raw: &[u8]) -> bool {
+    let start = raw
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(raw.len());
+    let raw = &raw[start..];
+    if raw.starts_with(b"From ") {
+        return true;
+    }
+    let line_end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+    let line = &raw[..line_end];
+    match line.iter().position(|&b| b == b':') {
+        Some(0) | None => false,
+        Some(colon) => line[..colon].iter().all(|&b| (33..=126).contains(&b)),
+    }
+}
+
+fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
+    let header_text = |name: &str| m.header_raw(name).map(|s| s.trim().to_string());
+
+    let (message_id, synthetic_id) = match m.header_raw("Message-ID").and_then(normalize_message_id)
+    {
+        Some(id) => (id, false),
+        None => (synthetic_message_id(raw), true),
+    };
+    let subject = m.subject().map(|s| s.to_string());
+    let from = m.from().and_then(|a| addrs(a).into_iter().next());
+    let date = m
+        .date()
+        .and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0));
+    let date_key = date
+        .map(|d| d.to_rfc3339())
+        .or_else(|| header_text("Date"))
+        .unwrap_or_default();
+    let email_id = email_id(
+        &message_id,
+        from.as_ref().map(|f| f.address.as_str()).unwrap_or(""),
+        &date_key,
+        subject.as_deref().unwrap_or(""),
+    );
+
+    let auto_submitted = header_text("Auto-Submitted")
+        .map(|v| {
+            let token = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            token != "no"
+        })
+        .unwrap_or(false)
+        || m.header_raw("X-Autoreply").is_some()
+        || m.header_raw("X-Autorespond").is_some();
+    let precedence = header_text("Precedence")
+        .map(|p| p.to_ascii_lowercase())
+        .unwrap_or_default();
+    let list = m.header_raw("List-Id").is_some()
+        || m.header_raw("List-Unsubscribe").is_some()
+        || matches!(precedence.as_str(), "list" | "bulk" | "junk");
+    let bounce = m
+        .root_part()
+        .content_type()
+        .map(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+                && ct
+                    .attribute("report-type")
+                    .is_some_and(|r| r.eq_ignore_ascii_case("delivery-status"))
+        })
+        .unwrap_or(false);
+
+    let text = (0..m.text_body_count())
+        .filter_map(|i| m.body_text(i))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let html = if m.html_body_count() > 0 && m.html_bodies().any(|p| p.is_text_html()) {
+        m.body_html(0).map(|h| h.into_owned())
+    } else {
+        None
+    };
+
+    let attachments = m.attachments().map(attachment).collect();
+
+    ParsedEmail {
+        email_id,
+        message_id,
+        synthetic_id,
+        subject,
+        from,
+        to: m.to().map(addrs).unwrap_or_default(),
+        cc: m.cc().map(addrs).unwrap_or_default(),
+        reply_to: m.reply_to().map(addrs).unwrap_or_default(),
+        date,
+        in_reply_to: id_list(m.in_reply_to(), m.header_raw("In-Reply-To")),
+        references: id_list(m.references(), m.header_raw("References")),
+        auto_submitted,
+        list,
+        bounce,
+        text,
+        html,
+        attachments,
+        size: raw.len() as u64,
+    }
+}
+
+fn attachment(part: &mail_parser::MessagePart<'_>) -> ParsedAttachment {
+    let content_type = part
+        .content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        })
+        .unwrap_or_else(|| match &part.body {
+            PartType::Message(_) => "message/rfc822".to_string(),
+            PartType::Text(_) => "text/plain".to_string(),
+            _ => "application/octet-stream".to_string(),
+        })
+        .to_ascii_lowercase();
+    let content_id = part
+        .content_id()
+        .and_then(normalize_message_id)
+        .filter(|s| !s.is_empty());
+    let disposition_inline = part
+        .content_disposition()
+        .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
+    let data = match &part.body {
+        PartType::Message(inner) => inner.raw_message().to_vec(),
+        PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Multipart(_) => Vec::new(),
+    };
+    ParsedAttachment {
+        filename: part.attachment_name().map(str::to_string),
+        content_type,
+        inline: disposition_inline || content_id.is_some(),
+        content_id,
+        data,
+    }
+}
+
+fn addrs(a: &Address<'_>) -> Vec<MailAddr> {
+    a.iter()
+        .filter_map(|addr| {
+            let address = addr.address()?.trim().to_string();
+            if address.is_empty() {
+                return None;
+            }
+            Some(MailAddr {
+                name: addr
+                    .name()
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty()),
+                address,
+            })
+        })
+        .collect()
+}
+
+/// Prefers the raw header (verbatim ids) and falls back to mail-parser's view.
+fn id_list(parsed: &HeaderValue<'_>, raw: Option<&str>) -> Vec<String> {
+    if let Some(raw) = raw {
+        let ids = message_id_list(raw);
+        if !ids.is_empty() {
+            return ids;
+        }
+    }
+    match parsed {
+        HeaderValue::Text(t) => vec![t.to_string()],
+        HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_is_not_mail() {
+        assert_eq!(parse(b""), Err(Unparseable::Empty));
+        assert_eq!(parse(b"\r\n \n"), Err(Unparseable::Empty));
+        assert_eq!(
+            parse(b"Hello there, this is just text\nmore\n"),
+            Err(Unparseable::NoHeaders)
+        );
+        assert_eq!(
+            parse(b"Subject: a\0b\n\nbody"),
+            Err(Unparseable::BinaryHeaders)
+        );
+    }
+
+    #[test]
+    fn parses_a_simple_message() {
+        let raw = b"From: \"Jane Doe\" <jane@example.com>\r\nTo: support@example.test\r\nSubject: =?UTF-8?B?SGVsbG8gd8O2cmxk?=\r\nMessage-ID: <abc@example.com>\r\nDate: Tue, 3 Mar 2026 10:00:00 +0200\r\nIn-Reply-To: <p@x>\r\nReferences: <o@x> <p@x>\r\nAuto-Submitted: auto-replied\r\n\r\nHi there\r\n";
+        let p = parse(raw).unwrap();
+        assert_eq!(p.message_id, "abc@example.com");
+        assert!(!p.synthetic_id);
+        assert_eq!(p.subject.as_deref(), Some("Hello wörld"));
+        assert_eq!(p.from.as_ref().unwrap().name.as_deref(), Some("Jane Doe"));
+        assert_eq!(p.date.unwrap().to_rfc3339(), "2026-03-03T08:00:00+00:00");
+        assert_eq!(p.in_reply_to, vec!["p@x"]);
+        assert_eq!(p.references, vec!["o@x", "p@x"]);
+        assert!(p.auto_submitted);
+        assert!(p.text.contains("Hi there"));
+    }
+
+    #[test]
+    fn no_message_id_gets_a_stable_synthetic_one() {
+        let raw = b"From: a@example.com\nSubject: x\n\nbody\n";
+        let a = parse(raw).unwrap();
+        assert!(a.synthetic_id);
+        assert_eq!(a.message_id, parse(raw).unwrap().message_id);
+        assert_eq!(a.email_id, parse(raw).unwrap().email_id);
+    }
+}

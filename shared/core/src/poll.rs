@@ -1,0 +1,492 @@
+//! One account's poll (R-F2..R-F7): read the watermark, find new UIDs, fetch them in batches
+//! sized by RFC822.SIZE, store each raw message in S3, enqueue pointers, and only then advance
+//! the watermark. A crash anywhere loses nothing: the next run starts from the last advanced
+//! watermark, overwrites the same S3 keys, and ingest ignores the repeated pointers (R-I2).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::limits::Limits;
+use crate::messages::IngestPointer;
+use crate::model::{Account, AccountStatus, ErrorKind, FolderState};
+use crate::ports::{
+    AccountStore, BlobStore, Mailbox, MailboxError, MailboxSession, MessageMeta, Outgoing, Queue,
+    SecretBox, StoreError,
+};
+use crate::SCHEMA_VERSION;
+
+/// An idle, healthy account refreshes `last_success` at most this often, so idle polls cost no
+/// write in most minutes (R-F10).
+pub const STATUS_REFRESH: Duration = Duration::minutes(10);
+
+/// What one poll did, for logs, the CLI and tests.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct PollReport {
+    pub account: String,
+    /// Messages downloaded from IMAP (whole, or the head of an oversize one).
+    pub fetched: u32,
+    /// Pointers put on the ingest queue.
+    pub enqueued: u32,
+    /// Messages above the size limit, fetched as headers and text only.
+    pub oversize: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<PollFailure>,
+    /// Why the account was not polled at all (inactive, unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PollFailure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+pub struct PollService<'a, A, S, M, B, Q> {
+    pub accounts: &'a A,
+    pub secrets: &'a S,
+    pub mailbox: &'a M,
+    pub blobs: &'a B,
+    pub ingest_queue: &'a Q,
+    pub limits: &'a Limits,
+}
+
+enum Stop {
+    Mailbox(MailboxError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Store(e)
+    }
+}
+
+impl From<MailboxError> for Stop {
+    fn from(e: MailboxError) -> Self {
+        Stop::Mailbox(e)
+    }
+}
+
+impl<A, S, M, B, Q> PollService<'_, A, S, M, B, Q>
+where
+    A: AccountStore,
+    S: SecretBox,
+    M: Mailbox,
+    B: BlobStore,
+    Q: Queue<IngestPointer>,
+{
+    /// Polls one account. Mailbox failures are recorded in the account status and reported
+    /// (`Ok`); a failing backing service returns `Err` so the poll job is retried.
+    pub async fn poll(&self, name: &str, now: DateTime<Utc>) -> Result<PollReport, StoreError> {
+        let mut report = PollReport {
+            account: name.to_string(),
+            ..PollReport::default()
+        };
+        let Some(account) = self.accounts.get_account(name).await? else {
+            report.skipped = Some("unknown account".into());
+            return Ok(report);
+        };
+        if !account.active {
+            report.skipped = Some("inactive account".into());
+            return Ok(report);
+        }
+        let outcome = self.poll_folders(&account, &mut report).await;
+        let failure = match outcome {
+            Ok(()) => None,
+            Err(Stop::Mailbox(e)) => Some(e),
+            Err(Stop::Store(e)) => return Err(e),
+        };
+        if let Some(status) = next_status(&account.status, report.fetched, failure.as_ref(), now) {
+            self.accounts.save_status(name, &status).await?;
+        }
+        report.error = failure.map(|e| PollFailure {
+            kind: e.kind,
+            message: e.message,
+        });
+        Ok(report)
+    }
+
+    async fn poll_folders(&self, account: &Account, report: &mut PollReport) -> Result<(), Stop> {
+        let password = self
+            .secrets
+            .open(&account.name, &account.secret)
+            .await
+            .map_err(|e| {
+                MailboxError::new(
+                    ErrorKind::Credentials,
+                    format!("stored credential could not be opened: {e}"),
+                )
+            })?;
+        let mut session = self.mailbox.connect(&account.imap, &password).await?;
+        drop(password);
+        let mut budget = self.limits.fetch_portion;
+        let mut result = Ok(());
+        for folder in &account.folders {
+            if budget == 0 {
+                break;
+            }
+            match self
+                .poll_folder(&mut session, account, folder, &mut budget, report)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        session.logout().await;
+        result
+    }
+
+    async fn poll_folder(
+        &self,
+        session: &mut M::Session,
+        account: &Account,
+        folder: &str,
+        budget: &mut usize,
+        report: &mut PollReport,
+    ) -> Result<(), Stop> {
+        let info = session.examine(folder).await?;
+        let previous = account.folder_state.get(folder);
+        // Which UIDs are new, and whether the found set is "everything since a date" (then
+        // messages below the highest UID that were not found are older and may be passed over).
+        let (mut uids, mut state, date_search) = match previous {
+            Some(s) if s.uidvalidity == info.uidvalidity => {
+                if info
+                    .uidnext
+                    .is_some_and(|next| next <= s.last_uid.saturating_add(1))
+                {
+                    return Ok(()); // idle: one EXAMINE, no search, no write
+                }
+                (session.search_above(s.last_uid).await?, s.clone(), false)
+            }
+            Some(s) => {
+                // UIDVALIDITY changed: UIDs mean nothing any more. Re-read from the last arrival
+                // day we saw and let dedupe drop what was already imported (R-F3).
+                let since = s
+                    .last_arrival
+                    .map(|d| d.date_naive())
+                    .or(account.fetch_since);
+                let state = FolderState {
+                    uidvalidity: info.uidvalidity,
+                    last_uid: 0,
+                    last_arrival: s.last_arrival,
+                };
+                (session.search_since(since).await?, state, true)
+            }
+            None => {
+                let state = FolderState {
+                    uidvalidity: info.uidvalidity,
+                    last_uid: 0,
+                    last_arrival: None,
+                };
+                (
+                    session.search_since(account.fetch_since).await?,
+                    state,
+                    true,
+                )
+            }
+        };
+        let mut saved = previous.cloned();
+        uids.retain(|&u| u > state.last_uid);
+        uids.sort_unstable();
+        uids.dedup();
+        let complete = uids.len() <= *budget;
+        uids.truncate(*budget);
+        *budget -= uids.len();
+
+        if !uids.is_empty() {
+            let mut metas = session.metadata(&uids).await?;
+            metas.sort_by_key(|m| m.uid);
+            for batch in plan_batches(&metas, self.limits) {
+                self.fetch_batch(session, account, folder, &batch, &mut state, report)
+                    .await?;
+                // Durable in S3 and on the queue: now, and only now, the watermark may move.
+                self.accounts
+                    .save_folder_state(&account.name, folder, &state)
+                    .await?;
+                saved = Some(state.clone());
+            }
+        }
+        // After a date search that took everything, UIDs up to UIDNEXT-1 are known to be older.
+        if date_search && complete {
+            if let Some(next) = info.uidnext {
+                state.last_uid = state.last_uid.max(next.saturating_sub(1));
+            }
+        }
+        if saved.as_ref() != Some(&state) {
+            self.accounts
+                .save_folder_state(&account.name, folder, &state)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_batch(
+        &self,
+        session: &mut M::Session,
+        account: &Account,
+        folder: &str,
+        batch: &Batch,
+        state: &mut FolderState,
+        report: &mut PollReport,
+    ) -> Result<(), Stop> {
+        let fetched = match batch {
+            Batch::Whole(metas) => {
+                let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+                session.fetch(&uids).await?
+            }
+            Batch::Head(meta) => vec![
+                session
+                    .fetch_head(meta.uid, self.limits.oversize_head_bytes)
+                    .await?,
+            ],
+        };
+        let metas = batch.metas();
+        let truncated = matches!(batch, Batch::Head(_));
+        let mut pointers = Vec::with_capacity(fetched.len());
+        let mut puts = Vec::with_capacity(fetched.len());
+        for message in fetched {
+            // A UID expunged between SEARCH and FETCH simply does not come back.
+            let Some(meta) = metas.iter().find(|m| m.uid == message.uid) else {
+                continue;
+            };
+            let key = raw_key(&account.name, folder, state.uidvalidity, message.uid);
+            pointers.push(Outgoing::plain(IngestPointer {
+                v: SCHEMA_VERSION,
+                account: account.name.clone(),
+                folder: folder.to_string(),
+                uidvalidity: state.uidvalidity,
+                uid: message.uid,
+                key: key.clone(),
+                size: meta.size,
+                arrived: meta.arrived,
+                truncated,
+                quarantine_id: None,
+            }));
+            puts.push(async move { self.blobs.put(&key, message.raw, "message/rfc822").await });
+        }
+        futures::future::try_join_all(puts).await?;
+        report.fetched += pointers.len() as u32;
+        if truncated {
+            report.oversize += pointers.len() as u32;
+        }
+        if !pointers.is_empty() {
+            self.ingest_queue.send(&pointers).await?;
+            report.enqueued += pointers.len() as u32;
+        }
+        let last = metas.iter().map(|m| m.uid).max().unwrap_or(state.last_uid);
+        state.last_uid = state.last_uid.max(last);
+        let newest = metas.iter().filter_map(|m| m.arrived).max();
+        state.last_arrival = state.last_arrival.max(newest);
+        Ok(())
+    }
+}
+
+/// The S3 key of a raw message. Deterministic, so a re-run overwrites instead of duplicating.
+pub fn raw_key(account: &str, folder: &str, uidvalidity: u32, uid: u32) -> String {
+    format!(
+        "raw/{account}/{}/{uidvalidity}/{uid}.eml",
+        encode_path_part(folder)
+    )
+}
+
+/// Folder names may hold `/`, spaces or any Unicode; S3 keys get a reversible, plain form.
+pub fn encode_path_part(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// Fetched whole in one UID FETCH.
+    Whole(Vec<MessageMeta>),
+    /// Above the size limit: only its head is fetched (R-F6).
+    Head(MessageMeta),
+}
+
+impl Batch {
+    fn metas(&self) -> &[MessageMeta] {
+        match self {
+            Batch::Whole(m) => m,
+            Batch::Head(m) => std::slice::from_ref(m),
+        }
+    }
+}
+
+/// Groups messages (in UID order) into UID FETCH commands of bounded bytes and count, so the
+/// poller never holds more than `fetch_batch_bytes` of mail at once (one large message may
+/// exceed it alone, up to `max_message_bytes`).
+pub fn plan_batches(metas: &[MessageMeta], limits: &Limits) -> Vec<Batch> {
+    let mut batches = Vec::new();
+    let mut current: Vec<MessageMeta> = Vec::new();
+    let mut bytes = 0u64;
+    for meta in metas {
+        if meta.size > limits.max_message_bytes {
+            if !current.is_empty() {
+                batches.push(Batch::Whole(std::mem::take(&mut current)));
+                bytes = 0;
+            }
+            batches.push(Batch::Head(*meta));
+            continue;
+        }
+        if !current.is_empty()
+            && (bytes + meta.size > limits.fetch_batch_bytes
+                || current.len() >= limits.fetch_batch_messages)
+        {
+            batches.push(Batch::Whole(std::mem::take(&mut current)));
+            bytes = 0;
+        }
+        bytes += meta.size;
+        current.push(*meta);
+    }
+    if !current.is_empty() {
+        batches.push(Batch::Whole(current));
+    }
+    batches
+}
+
+/// Exponential back-off after consecutive failures: 1, 2, 4 ... minutes, at most an hour.
+pub fn backoff(consecutive_failures: u32) -> Duration {
+    let exp = consecutive_failures.saturating_sub(1).min(6);
+    Duration::minutes((1i64 << exp).min(60))
+}
+
+/// The status to write after a poll, or `None` when nothing worth a write changed (R-F10).
+pub fn next_status(
+    old: &AccountStatus,
+    fetched: u32,
+    failure: Option<&MailboxError>,
+    now: DateTime<Utc>,
+) -> Option<AccountStatus> {
+    let mut s = old.clone();
+    if fetched > 0 {
+        s.last_mail_at = Some(now);
+    }
+    match failure {
+        Some(e) => {
+            s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+            s.failing_since = s.failing_since.or(Some(now));
+            s.last_error = Some(e.message.clone());
+            s.last_error_kind = Some(e.kind);
+            s.last_error_at = Some(now);
+            s.backoff_until = Some(now + backoff(s.consecutive_failures));
+            Some(s)
+        }
+        None => {
+            let stale = old.last_success.is_none_or(|t| now - t >= STATUS_REFRESH);
+            let recovering = old.consecutive_failures > 0 || old.backoff_until.is_some();
+            if fetched == 0 && !stale && !recovering {
+                return None;
+            }
+            s.last_success = Some(now);
+            s.consecutive_failures = 0;
+            s.failing_since = None;
+            s.backoff_until = None;
+            Some(s)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(uid: u32, size: u64) -> MessageMeta {
+        MessageMeta {
+            uid,
+            size,
+            arrived: None,
+        }
+    }
+
+    #[test]
+    fn batches_respect_bytes_count_and_oversize() {
+        let limits = Limits {
+            fetch_batch_bytes: 100 * 1024,
+            fetch_batch_messages: 3,
+            max_message_bytes: 1024 * 1024,
+            ..Limits::default()
+        };
+        let metas = vec![
+            meta(1, 10),
+            meta(2, 10),
+            meta(3, 10),
+            meta(4, 10),
+            meta(5, 90 * 1024),
+            meta(6, 20 * 1024),
+            meta(7, 2 * 1024 * 1024),
+            meta(8, 10),
+        ];
+        let batches = plan_batches(&metas, &limits);
+        let shape: Vec<Vec<u32>> = batches
+            .iter()
+            .map(|b| b.metas().iter().map(|m| m.uid).collect())
+            .collect();
+        assert_eq!(
+            shape,
+            vec![vec![1, 2, 3], vec![4, 5], vec![6], vec![7], vec![8]]
+        );
+        assert!(matches!(batches[3], Batch::Head(_)));
+    }
+
+    #[test]
+    fn idle_success_does_not_write_until_stale() {
+        let now = Utc::now();
+        let fresh = AccountStatus {
+            last_success: Some(now - Duration::minutes(2)),
+            ..AccountStatus::default()
+        };
+        assert_eq!(next_status(&fresh, 0, None, now), None);
+        assert!(next_status(&fresh, 1, None, now).is_some());
+        let stale = AccountStatus {
+            last_success: Some(now - Duration::minutes(11)),
+            ..AccountStatus::default()
+        };
+        assert!(next_status(&stale, 0, None, now).is_some());
+    }
+
+    #[test]
+    fn failures_count_and_back_off() {
+        let now = Utc::now();
+        let err = MailboxError::new(ErrorKind::Auth, "bad login");
+        let s1 = next_status(&AccountStatus::default(), 0, Some(&err), now).unwrap();
+        assert_eq!(s1.consecutive_failures, 1);
+        assert_eq!(s1.backoff_until, Some(now + Duration::minutes(1)));
+        let s3 = next_status(
+            &AccountStatus {
+                consecutive_failures: 2,
+                ..s1.clone()
+            },
+            0,
+            Some(&err),
+            now,
+        )
+        .unwrap();
+        assert_eq!(s3.consecutive_failures, 3);
+        assert_eq!(s3.failing_since, s1.failing_since);
+        assert_eq!(backoff(20), Duration::minutes(60));
+        let healed = next_status(&s3, 0, None, now).unwrap();
+        assert_eq!(healed.consecutive_failures, 0);
+        assert_eq!(healed.backoff_until, None);
+        assert_eq!(healed.last_error_kind, Some(ErrorKind::Auth));
+    }
+
+    #[test]
+    fn raw_keys_are_deterministic_and_safe() {
+        assert_eq!(
+            raw_key("support", "INBOX/Sub folder", 7, 42),
+            "raw/support/INBOX%2FSub%20folder/7/42.eml"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! Which accounts one scheduler tick polls (R-F1, R-F10).
+//!
+//! Idle mailboxes are polled less often, and accounts in back-off wait; the choice is a pure
+//! function of the account and the tick, so a retried tick picks the same set.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::model::Account;
+
+/// Minutes between polls for an account, from how long ago it last received mail.
+pub fn interval_minutes(account: &Account, now: DateTime<Utc>) -> i64 {
+    let last = account.status.last_mail_at.unwrap_or(account.created_at);
+    let idle = now - last;
+    if idle < Duration::hours(1) {
+        1
+    } else if idle < Duration::days(1) {
+        5
+    } else {
+        15
+    }
+}
+
+/// Whether the tick at `now` should poll `account`. Idle accounts are spread over the interval
+/// by a hash of their name so the load stays flat.
+pub fn is_due(account: &Account, now: DateTime<Utc>) -> bool {
+    if !account.active {
+        return false;
+    }
+    if account.status.backoff_until.is_some_and(|t| t > now) {
+        return false;
+    }
+    let interval = interval_minutes(account, now);
+    let minute = now.timestamp().div_euclid(60);
+    let spread = account
+        .name
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+    (minute + (spread % interval as u64) as i64) % interval == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+    use std::collections::BTreeMap;
+
+    fn account(name: &str, created: DateTime<Utc>) -> Account {
+        Account {
+            v: 1,
+            name: name.into(),
+            kind: AccountKind::Group,
+            address: None,
+            owner: None,
+            imap: ImapSettings {
+                host: "h".into(),
+                port: 993,
+                user: "u".into(),
+                security: Security::ImplicitTls,
+            },
+            secret: SealedSecret {
+                key_id: "k".into(),
+                nonce: "n".into(),
+                ciphertext: "c".into(),
+            },
+            folders: vec!["INBOX".into()],
+            fetch_since: None,
+            teams: vec![],
+            active: true,
+            created_at: created,
+            folder_state: BTreeMap::new(),
+            status: AccountStatus::default(),
+        }
+    }
+
+    #[test]
+    fn busy_accounts_every_minute_idle_ones_less_often() {
+        let now = DateTime::parse_from_rfc3339("2026-11-27T06:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let fresh = account("a", now - Duration::minutes(5));
+        for m in 0..10 {
+            assert!(is_due(&fresh, now + Duration::minutes(m)));
+        }
+        let idle = account("b", now - Duration::days(3));
+        let due = (0..60)
+            .filter(|m| is_due(&idle, now + Duration::minutes(*m)))
+            .count();
+        assert_eq!(due, 4);
+    }
+
+    #[test]
+    fn backoff_and_inactive_skip() {
+        let now = Utc::now();
+        let mut a = account("a", now);
+        a.status.backoff_until = Some(now + Duration::minutes(3));
+        assert!(!is_due(&a, now));
+        assert!(is_due(&a, now + Duration::minutes(3)));
+        a.status.backoff_until = None;
+        a.active = false;
+        assert!(!is_due(&a, now));
+    }
+}

@@ -1,0 +1,329 @@
+//! Poll and ingest services over the in-memory fakes: the pure logic of R-F2..R-F7 and R-I2.
+//! The same flows run against Dovecot and moto in the workspace's integration tests.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use mailroom_core::ingest::{IngestOutcome, IngestService};
+use mailroom_core::limits::Limits;
+use mailroom_core::memory::*;
+use mailroom_core::messages::IngestPointer;
+use mailroom_core::model::*;
+use mailroom_core::poll::PollService;
+use mailroom_core::ports::*;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn mail(i: usize) -> Vec<u8> {
+    format!(
+        "From: c{i}@example.com\r\nTo: support@example.test\r\nSubject: message {i}\r\nMessage-ID: <m{i}@example.com>\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\nBody {i}\r\n"
+    )
+    .into_bytes()
+}
+
+struct World {
+    store: MemoryStore,
+    blobs: MemoryBlobs,
+    queue: MemoryQueue<IngestPointer>,
+    mailbox: FakeMailbox,
+    limits: Limits,
+}
+
+impl World {
+    async fn new(password: &str, fetch_since: Option<NaiveDate>) -> World {
+        let w = World {
+            store: MemoryStore::default(),
+            blobs: MemoryBlobs::default(),
+            queue: MemoryQueue::default(),
+            mailbox: FakeMailbox::new(password),
+            limits: Limits::default(),
+        };
+        w.add_account("support", fetch_since).await;
+        w
+    }
+    async fn add_account(&self, name: &str, fetch_since: Option<NaiveDate>) {
+        let secret = FakeSecretBox.seal(name, &Secret::new("pw")).await.unwrap();
+        self.store
+            .create_account(&Account {
+                v: 1,
+                name: name.into(),
+                kind: AccountKind::Group,
+                address: Some(format!("{name}@example.test")),
+                owner: None,
+                imap: ImapSettings {
+                    host: "imap.example.test".into(),
+                    port: 993,
+                    user: name.into(),
+                    security: Security::ImplicitTls,
+                },
+                secret,
+                folders: vec!["INBOX".into()],
+                fetch_since,
+                teams: vec![],
+                active: true,
+                created_at: t("2026-01-01T00:00:00Z"),
+                folder_state: BTreeMap::new(),
+                status: AccountStatus::default(),
+            })
+            .await
+            .unwrap();
+    }
+    fn poller(
+        &self,
+    ) -> PollService<
+        '_,
+        MemoryStore,
+        FakeSecretBox,
+        FakeMailbox,
+        MemoryBlobs,
+        MemoryQueue<IngestPointer>,
+    > {
+        PollService {
+            accounts: &self.store,
+            secrets: &FakeSecretBox,
+            mailbox: &self.mailbox,
+            blobs: &self.blobs,
+            ingest_queue: &self.queue,
+            limits: &self.limits,
+        }
+    }
+    fn drain(&self) -> Vec<IngestPointer> {
+        std::mem::take(&mut *self.queue.sent.lock().unwrap())
+    }
+    async fn ingest_all(&self) -> Vec<IngestOutcome> {
+        let svc = IngestService {
+            emails: &self.store,
+            blobs: &self.blobs,
+            limits: &self.limits,
+        };
+        let mut out = vec![];
+        for p in self.drain() {
+            out.push(svc.ingest(&p, Utc::now()).await.unwrap());
+        }
+        out
+    }
+    fn writes(&self) -> u32 {
+        *self.store.writes.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn imports_each_message_once_and_idle_poll_writes_nothing() {
+    let w = World::new("pw", None).await;
+    for i in 0..5 {
+        w.mailbox
+            .append("INBOX", t("2026-03-03T10:00:00Z"), &mail(i));
+    }
+    let now = t("2026-03-03T11:00:00Z");
+    let r = w.poller().poll("support", now).await.unwrap();
+    assert_eq!((r.fetched, r.enqueued, r.error.clone()), (5, 5, None));
+    let outcomes = w.ingest_all().await;
+    assert_eq!(outcomes.len(), 5);
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, IngestOutcome::Imported { .. })));
+
+    let before = w.writes();
+    let r = w
+        .poller()
+        .poll("support", now + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(r.fetched, 0);
+    assert!(w.drain().is_empty());
+    assert_eq!(w.writes(), before, "an idle poll must not write");
+    // The idle poll issued one EXAMINE and no search or fetch.
+    let log = w.mailbox.log();
+    assert_eq!(log.last().unwrap(), "EXAMINE INBOX");
+}
+
+#[tokio::test]
+async fn portion_limits_a_run_and_the_next_run_continues() {
+    let mut w = World::new("pw", None).await;
+    w.limits.fetch_portion = 3;
+    for i in 0..7 {
+        w.mailbox
+            .append("INBOX", t("2026-03-03T10:00:00Z"), &mail(i));
+    }
+    let now = t("2026-03-03T11:00:00Z");
+    let mut total = 0;
+    for _ in 0..3 {
+        total += w.poller().poll("support", now).await.unwrap().fetched;
+    }
+    assert_eq!(total, 7);
+    let uids: Vec<u32> = w.drain().iter().map(|p| p.uid).collect();
+    assert_eq!(uids, (1..=7).collect::<Vec<_>>(), "oldest first, each once");
+}
+
+#[tokio::test]
+async fn first_run_honours_fetch_since_by_arrival_date() {
+    let w = World::new("pw", NaiveDate::from_ymd_opt(2026, 3, 2)).await;
+    w.mailbox
+        .append("INBOX", t("2026-03-01T10:00:00Z"), &mail(0));
+    w.mailbox
+        .append("INBOX", t("2026-03-02T00:10:00Z"), &mail(1));
+    w.mailbox
+        .append("INBOX", t("2026-03-05T10:00:00Z"), &mail(2));
+    let r = w
+        .poller()
+        .poll("support", t("2026-03-06T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(r.fetched, 2);
+    let uids: Vec<u32> = w.drain().iter().map(|p| p.uid).collect();
+    assert_eq!(uids, vec![2, 3]);
+}
+
+#[tokio::test]
+async fn uidvalidity_change_rereads_without_duplicates() {
+    let w = World::new("pw", None).await;
+    for i in 0..3 {
+        w.mailbox
+            .append("INBOX", t("2026-03-03T10:00:00Z"), &mail(i));
+    }
+    let now = t("2026-03-04T00:00:00Z");
+    w.poller().poll("support", now).await.unwrap();
+    assert_eq!(w.ingest_all().await.len(), 3);
+    w.mailbox.renumber("INBOX", 99);
+    w.mailbox
+        .append("INBOX", t("2026-03-03T12:00:00Z"), &mail(3));
+    let r = w.poller().poll("support", now).await.unwrap();
+    assert_eq!(r.fetched, 4, "re-read since the last arrival day");
+    let outcomes = w.ingest_all().await;
+    let imported = outcomes
+        .iter()
+        .filter(|o| matches!(o, IngestOutcome::Imported { .. }))
+        .count();
+    assert_eq!(imported, 1);
+    assert_eq!(w.store.list_emails().await.unwrap().len(), 4);
+    let state = w.store.get_account("support").await.unwrap().unwrap();
+    assert_eq!(state.folder_state["INBOX"].uidvalidity, 99);
+}
+
+#[tokio::test]
+async fn wrong_password_is_recorded_and_other_accounts_poll() {
+    let w = World::new("other-password", None).await;
+    w.mailbox
+        .append("INBOX", t("2026-03-03T10:00:00Z"), &mail(0));
+    let now = t("2026-03-03T11:00:00Z");
+    let r = w.poller().poll("support", now).await.unwrap();
+    let err = r.error.expect("auth failure reported");
+    assert_eq!(err.kind, ErrorKind::Auth);
+    let a = w.store.get_account("support").await.unwrap().unwrap();
+    assert_eq!(a.status.consecutive_failures, 1);
+    assert_eq!(a.status.last_error_kind, Some(ErrorKind::Auth));
+    assert!(a.status.backoff_until.is_some());
+    assert!(a.folder_state.is_empty(), "nothing advanced");
+}
+
+#[tokio::test]
+async fn oversize_message_fetches_head_only() {
+    let mut w = World::new("pw", None).await;
+    w.limits.max_message_bytes = 64 * 1024;
+    w.limits.oversize_head_bytes = 2048;
+    let mut big = mail(0);
+    big.extend(std::iter::repeat_n(b'x', 100 * 1024));
+    w.mailbox.append("INBOX", t("2026-03-03T10:00:00Z"), &big);
+    let r = w
+        .poller()
+        .poll("support", t("2026-03-04T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((r.fetched, r.oversize), (1, 1));
+    let p = &w.queue.sent.lock().unwrap()[0].clone();
+    assert!(p.truncated);
+    assert_eq!(p.size, big.len() as u64);
+    let outcomes = w.ingest_all().await;
+    assert!(matches!(outcomes[0], IngestOutcome::Imported { .. }));
+    let e = &w.store.list_emails().await.unwrap()[0];
+    assert!(e.attachments_skipped);
+    assert_eq!(e.size, big.len() as u64);
+}
+
+#[tokio::test]
+async fn same_message_in_two_accounts_is_one_email_and_redelivery_is_a_no_op() {
+    let w = World::new("pw", None).await;
+    let svc = IngestService {
+        emails: &w.store,
+        blobs: &w.blobs,
+        limits: &w.limits,
+    };
+    let raw = mail(1);
+    let mut pointers = vec![];
+    for account in ["support", "sales"] {
+        let key = format!("raw/{account}/INBOX/1/1.eml");
+        w.blobs
+            .put(&key, raw.clone(), "message/rfc822")
+            .await
+            .unwrap();
+        pointers.push(IngestPointer {
+            v: 1,
+            account: account.into(),
+            folder: "INBOX".into(),
+            uidvalidity: 1,
+            uid: 1,
+            key,
+            size: raw.len() as u64,
+            arrived: None,
+            truncated: false,
+            quarantine_id: None,
+        });
+    }
+    let now = Utc::now();
+    assert!(matches!(
+        svc.ingest(&pointers[0], now).await.unwrap(),
+        IngestOutcome::Imported { .. }
+    ));
+    assert!(matches!(
+        svc.ingest(&pointers[1], now).await.unwrap(),
+        IngestOutcome::Linked { .. }
+    ));
+    assert!(matches!(
+        svc.ingest(&pointers[1], now).await.unwrap(),
+        IngestOutcome::Duplicate { .. }
+    ));
+    let emails = w.store.list_emails().await.unwrap();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].accounts, vec!["sales", "support"]);
+}
+
+#[tokio::test]
+async fn unparseable_mail_is_quarantined_with_its_reason_and_raw_copy() {
+    let w = World::new("pw", None).await;
+    let svc = IngestService {
+        emails: &w.store,
+        blobs: &w.blobs,
+        limits: &w.limits,
+    };
+    let key = "raw/support/INBOX/1/9.eml";
+    w.blobs
+        .put(key, b"just some words\n".to_vec(), "message/rfc822")
+        .await
+        .unwrap();
+    let p = IngestPointer {
+        v: 1,
+        account: "support".into(),
+        folder: "INBOX".into(),
+        uidvalidity: 1,
+        uid: 9,
+        key: key.into(),
+        size: 16,
+        arrived: None,
+        truncated: false,
+        quarantine_id: None,
+    };
+    let out = svc.ingest(&p, Utc::now()).await.unwrap();
+    let IngestOutcome::Quarantined { id, reason } = out else {
+        panic!("expected quarantine, got {out:?}")
+    };
+    assert!(reason.contains("no header section"));
+    let q = w.store.get_quarantine(&id).await.unwrap().unwrap();
+    assert_eq!(q.account, "support");
+    assert_eq!(
+        w.blobs.get(&q.raw_key).await.unwrap().as_deref(),
+        Some(&b"just some words\n"[..])
+    );
+    assert!(w.store.list_emails().await.unwrap().is_empty());
+}
