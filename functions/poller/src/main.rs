@@ -1,1 +1,18 @@
-fn main() {}
+//! Lambda wiring only: configuration, clients, handler.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use mailroom_aws::{Adapters, Clients, Config};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    mailroom_runtime::init_tracing();
+    let config = Config::from_env()?;
+    let poller = poller::Poller::new(Adapters::new(&Clients::from_env().await, config))?;
+    let poller = &poller;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let (response, _) = poller::handle(poller, event.payload).await;
+        Ok::<_, Error>(response)
+    }))
+    .await
+}

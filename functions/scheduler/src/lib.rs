@@ -1,1 +1,48 @@
+//! `scheduler`: on each EventBridge tick, queue one poll job per due account (R-F1, R-F10).
+//! It never polls itself, so a cycle over 1,000 accounts is one query and 100 batch sends.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::Utc;
+use mailroom_aws::Adapters;
+use mailroom_core::ports::StoreError;
+use mailroom_core::schedule::{run_cycle, CycleReport, Selection};
+
+/// Handles one tick. The tick's own time names the cycle, so a retried invocation of the same
+/// tick produces the same FIFO deduplication ids and queues nothing twice.
+pub async fn handle(
+    adapters: &Adapters,
+    event: EventBridgeEvent,
+    selection: &Selection,
+) -> Result<CycleReport, StoreError> {
+    let now = event.time.unwrap_or_else(Utc::now);
+    let cycle = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let report = run_cycle(
+        &adapters.store,
+        &adapters.poll_queue,
+        now,
+        &cycle,
+        selection,
+    )
+    .await?;
+    tracing::info!(
+        cycle = %report.cycle,
+        accounts = report.accounts,
+        queued = report.queued.len(),
+        not_due = report.not_due,
+        "cycle scheduled"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_event_parses() {
+        let raw = include_str!("../../../events/scheduler/schedule.json");
+        let event: EventBridgeEvent = serde_json::from_str(raw).unwrap();
+        assert_eq!(event.detail_type, "Scheduled Event");
+        assert!(event.time.is_some());
+    }
+}

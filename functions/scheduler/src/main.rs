@@ -1,1 +1,22 @@
-fn main() {}
+//! Lambda wiring only: configuration, clients, handler.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use mailroom_aws::{Adapters, Clients, Config};
+use mailroom_core::schedule::Selection;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    mailroom_runtime::init_tracing();
+    let config = Config::from_env()?;
+    let adapters = Adapters::new(&Clients::from_env().await, config);
+    let adapters = &adapters;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<EventBridgeEvent>| async move {
+            scheduler::handle(adapters, event.payload, &Selection::Due)
+                .await
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}

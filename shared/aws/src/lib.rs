@@ -1,1 +1,104 @@
+//! AWS adapters for the core's ports: DynamoDB (accounts, emails, quarantine), S3 (raw mail,
+//! bodies, attachments), SQS (poll jobs, ingest pointers), KMS (credential envelope encryption).
+//!
+//! # Layout
+//! - [`config`]: every setting, from the environment, validated at load with the field named.
+//! - [`item`]: serde values to DynamoDB attribute values and back (the core never sees them).
+//! - [`dynamo`], [`blobs`], [`queue`], [`secrets`]: one adapter each.
+//! - [`provision`]: creates the resources `template.yaml` declares, for the local stack.
+//!
+//! Endpoints come from the standard SDK configuration (`AWS_ENDPOINT_URL`), so the same code
+//! talks to AWS in Lambda and to the local emulator in development and tests.
 
+pub mod blobs;
+pub mod config;
+pub mod dynamo;
+pub mod item;
+pub mod provision;
+pub mod queue;
+pub mod secrets;
+
+pub use blobs::S3Blobs;
+pub use config::{Config, Resources};
+pub use dynamo::DynamoStore;
+pub use queue::SqsQueue;
+pub use secrets::KmsSecretBox;
+
+/// Every SDK client, built once per process (per Lambda instance) from one SDK config.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub kms: aws_sdk_kms::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        // Path-style keeps `localhost` endpoints working (no bucket.localhost DNS names).
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            kms: aws_sdk_kms::Client::new(sdk),
+        }
+    }
+
+    /// Loads the standard SDK configuration (environment, profile, Lambda role).
+    pub async fn from_env() -> Self {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Clients::new(&sdk)
+    }
+
+    /// Talks to an explicit endpoint (the local emulator) with its dummy credentials.
+    pub async fn for_endpoint(endpoint: &str, region: &str) -> Self {
+        let creds = aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "mailroom-local",
+        );
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(creds)
+            .load()
+            .await;
+        Clients::new(&sdk)
+    }
+}
+
+/// The adapters wired together over one set of resources: what every function and the CLI use.
+pub struct Adapters {
+    pub store: DynamoStore,
+    pub blobs: S3Blobs,
+    pub poll_queue: SqsQueue,
+    pub ingest_queue: SqsQueue,
+    pub secrets: KmsSecretBox,
+    pub config: Config,
+}
+
+impl Adapters {
+    pub fn new(clients: &Clients, config: Config) -> Self {
+        let r = &config.resources;
+        Adapters {
+            store: DynamoStore::new(clients.dynamodb.clone(), &r.table),
+            blobs: S3Blobs::new(clients.s3.clone(), &r.bucket),
+            poll_queue: SqsQueue::new(clients.sqs.clone(), &r.poll_queue_url),
+            ingest_queue: SqsQueue::new(clients.sqs.clone(), &r.ingest_queue_url),
+            secrets: KmsSecretBox::new(
+                clients.kms.clone(),
+                &r.kms_key_id,
+                &r.table,
+                clients.dynamodb.clone(),
+            ),
+            config,
+        }
+    }
+}

@@ -100,3 +100,64 @@ mod tests {
         assert!(!is_due(&a, now));
     }
 }
+
+/// Which accounts a cycle polls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// A scheduled tick: active accounts that are due (adaptive interval, back-off).
+    Due,
+    /// Every active account, due or not (an operator's manual cycle).
+    AllActive,
+    /// These accounts, due or not.
+    Named(Vec<String>),
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
+pub struct CycleReport {
+    pub cycle: String,
+    pub accounts: usize,
+    pub queued: Vec<String>,
+    pub not_due: usize,
+}
+
+/// One scheduler tick: list accounts once, queue one poll job per chosen account. The jobs go
+/// to a FIFO queue grouped by account, so two polls of one account never run at once, and
+/// deduplicated by account and tick, so a retried tick queues nothing twice (R-F1, R-F10).
+pub async fn run_cycle<A, Q>(
+    accounts: &A,
+    poll_queue: &Q,
+    now: DateTime<Utc>,
+    cycle: &str,
+    selection: &Selection,
+) -> Result<CycleReport, crate::ports::StoreError>
+where
+    A: crate::ports::AccountStore,
+    Q: crate::ports::Queue<crate::messages::PollJob>,
+{
+    let all = accounts.list_accounts().await?;
+    let mut report = CycleReport {
+        cycle: cycle.to_string(),
+        accounts: all.len(),
+        ..CycleReport::default()
+    };
+    let mut jobs = Vec::new();
+    for account in &all {
+        let chosen = match selection {
+            Selection::Due => is_due(account, now),
+            Selection::AllActive => account.active,
+            Selection::Named(names) => names.iter().any(|n| n == &account.name),
+        };
+        if !chosen {
+            report.not_due += 1;
+            continue;
+        }
+        report.queued.push(account.name.clone());
+        jobs.push(crate::ports::Outgoing {
+            message: crate::messages::PollJob::new(&account.name, cycle),
+            group: Some(account.name.clone()),
+            dedupe: Some(format!("{}:{cycle}", account.name)),
+        });
+    }
+    poll_queue.send(&jobs).await?;
+    Ok(report)
+}

@@ -1,1 +1,507 @@
+//! IMAP adapter (async-imap over tokio, TLS by rustls) implementing the core's `Mailbox` port.
+//!
+//! Read-only by construction (R-F4): folders are opened with EXAMINE and bodies fetched with
+//! BODY.PEEK, so no flag changes and nothing is moved or deleted. Errors are classified into
+//! the account status kinds (connect, TLS, auth, folder, protocol) and never carry credentials.
 
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::{Client, Session};
+use chrono::{NaiveDate, Utc};
+use futures::TryStreamExt;
+use mailroom_core::model::{ErrorKind, ImapSettings, Secret, Security};
+use mailroom_core::ports::{
+    FetchedMessage, FolderInfo, Mailbox, MailboxError, MailboxResult, MailboxSession, MessageMeta,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::{client::TlsStream, TlsConnector};
+
+pub mod tools;
+
+/// Settings of the connector, from the deployment configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ImapOptions {
+    /// R-F8b: refuse hosts that resolve to private, loopback or link-local addresses unless set.
+    pub allow_private_hosts: bool,
+    /// PEM file with extra trusted certificates (a private CA, the local stack's certificate).
+    pub extra_ca_file: Option<String>,
+    pub connect_timeout: Option<Duration>,
+    pub command_timeout: Option<Duration>,
+}
+
+/// Opens sessions; cheap to clone, built once per process.
+#[derive(Clone)]
+pub struct ImapConnector {
+    tls: TlsConnector,
+    options: ImapOptions,
+}
+
+impl ImapConnector {
+    pub fn new(options: ImapOptions) -> Result<Self, String> {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &options.extra_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("MAILROOM_IMAP_CA_FILE: cannot read {path}: {e}"))?;
+            let mut found = 0;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert =
+                    cert.map_err(|e| format!("MAILROOM_IMAP_CA_FILE: bad PEM in {path}: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("MAILROOM_IMAP_CA_FILE: unusable certificate: {e}"))?;
+                found += 1;
+            }
+            if found == 0 {
+                return Err(format!("MAILROOM_IMAP_CA_FILE: no certificate in {path}"));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(ImapConnector {
+            tls: TlsConnector::from(Arc::new(config)),
+            options,
+        })
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        self.options
+            .connect_timeout
+            .unwrap_or(Duration::from_secs(15))
+    }
+
+    fn command_timeout(&self) -> Duration {
+        self.options
+            .command_timeout
+            .unwrap_or(Duration::from_secs(120))
+    }
+
+    /// Resolves the host and applies R-F8b before any packet is sent to it.
+    pub async fn resolve(&self, host: &str, port: u16) -> MailboxResult<Vec<std::net::SocketAddr>> {
+        let addrs: Vec<_> = tokio::time::timeout(
+            self.connect_timeout(),
+            tokio::net::lookup_host((host, port)),
+        )
+        .await
+        .map_err(|_| MailboxError::new(ErrorKind::Connect, format!("resolving {host} timed out")))?
+        .map_err(|e| MailboxError::new(ErrorKind::Connect, format!("cannot resolve {host}: {e}")))?
+        .collect();
+        if addrs.is_empty() {
+            return Err(MailboxError::new(
+                ErrorKind::Connect,
+                format!("{host} has no address"),
+            ));
+        }
+        if !self.options.allow_private_hosts {
+            if let Some(a) = addrs.iter().find(|a| is_private(a.ip())) {
+                return Err(MailboxError::new(
+                    ErrorKind::Connect,
+                    format!(
+                        "{host} resolves to the private address {}; refused (set MAILROOM_ALLOW_PRIVATE_HOSTS=true to allow)",
+                        a.ip()
+                    ),
+                ));
+            }
+        }
+        Ok(addrs)
+    }
+
+    async fn open_stream(&self, settings: &ImapSettings) -> MailboxResult<Stream> {
+        let addrs = self.resolve(&settings.host, settings.port).await?;
+        let tcp = tokio::time::timeout(self.connect_timeout(), TcpStream::connect(&addrs[..]))
+            .await
+            .map_err(|_| {
+                MailboxError::new(
+                    ErrorKind::Connect,
+                    format!(
+                        "connecting to {}:{} timed out",
+                        settings.host, settings.port
+                    ),
+                )
+            })?
+            .map_err(|e| {
+                MailboxError::new(
+                    ErrorKind::Connect,
+                    format!("cannot connect to {}:{}: {e}", settings.host, settings.port),
+                )
+            })?;
+        let _ = tcp.set_nodelay(true);
+        match settings.security {
+            Security::ImplicitTls => Ok(Stream::Tls(Box::new(self.tls(settings, tcp).await?))),
+            Security::Plain | Security::Starttls => Ok(Stream::Plain(tcp)),
+        }
+    }
+
+    async fn tls(
+        &self,
+        settings: &ImapSettings,
+        tcp: TcpStream,
+    ) -> MailboxResult<TlsStream<TcpStream>> {
+        let name = ServerName::try_from(settings.host.clone()).map_err(|_| {
+            MailboxError::new(
+                ErrorKind::Tls,
+                format!("{} is not a valid TLS name", settings.host),
+            )
+        })?;
+        tokio::time::timeout(self.connect_timeout(), self.tls.connect(name, tcp))
+            .await
+            .map_err(|_| MailboxError::new(ErrorKind::Tls, "TLS handshake timed out"))?
+            .map_err(|e| MailboxError::new(ErrorKind::Tls, format!("TLS handshake failed: {e}")))
+    }
+
+    async fn greet(&self, client: &mut Client<Stream>) -> MailboxResult<()> {
+        let greeting = tokio::time::timeout(self.connect_timeout(), client.read_response())
+            .await
+            .map_err(|_| MailboxError::new(ErrorKind::Protocol, "no server greeting"))?
+            .map_err(|e| MailboxError::new(ErrorKind::Connect, format!("reading greeting: {e}")))?;
+        if greeting.is_none() {
+            return Err(MailboxError::new(
+                ErrorKind::Connect,
+                "connection closed before the greeting",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Loopback, RFC 1918, link-local, unique-local, CGNAT, unspecified and similar addresses.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (o[0] == 100 && (64..128).contains(&o[1])) // CGNAT
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+        }
+    }
+}
+
+impl Mailbox for ImapConnector {
+    type Session = ImapSession;
+
+    async fn connect(
+        &self,
+        settings: &ImapSettings,
+        password: &Secret,
+    ) -> MailboxResult<ImapSession> {
+        let stream = self.open_stream(settings).await?;
+        let mut client = Client::new(stream);
+        self.greet(&mut client).await?;
+        if settings.security == Security::Starttls {
+            tokio::time::timeout(
+                self.command_timeout(),
+                client.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await
+            .map_err(|_| MailboxError::new(ErrorKind::Tls, "STARTTLS timed out"))?
+            .map_err(|e| MailboxError::new(ErrorKind::Tls, format!("STARTTLS refused: {e}")))?;
+            let Stream::Plain(tcp) = client.into_inner() else {
+                unreachable!("STARTTLS starts from plaintext")
+            };
+            client = Client::new(Stream::Tls(Box::new(self.tls(settings, tcp).await?)));
+        }
+        let session = tokio::time::timeout(
+            self.command_timeout(),
+            client.login(&settings.user, password.expose()),
+        )
+        .await
+        .map_err(|_| MailboxError::new(ErrorKind::Auth, "login timed out"))?
+        .map_err(|(e, _)| {
+            // The server's text only: the command (with the password) is never echoed.
+            let kind = match e {
+                async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_) => {
+                    ErrorKind::Auth
+                }
+                _ => ErrorKind::Connect,
+            };
+            MailboxError::new(kind, format!("login as {} failed: {e}", settings.user))
+        })?;
+        Ok(ImapSession {
+            session,
+            timeout: self.command_timeout(),
+        })
+    }
+}
+
+/// A logged-in, read-only session.
+pub struct ImapSession {
+    session: Session<Stream>,
+    timeout: Duration,
+}
+
+fn protocol(what: &str, e: async_imap::error::Error) -> MailboxError {
+    MailboxError::new(ErrorKind::Protocol, format!("{what}: {e}"))
+}
+
+impl ImapSession {
+    async fn uid_search(&mut self, query: &str) -> MailboxResult<Vec<u32>> {
+        let timeout = self.timeout;
+        let set = tokio::time::timeout(timeout, self.session.uid_search(query))
+            .await
+            .map_err(|_| MailboxError::new(ErrorKind::Protocol, "UID SEARCH timed out"))?
+            .map_err(|e| protocol("UID SEARCH", e))?;
+        let mut uids: Vec<u32> = set.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    async fn uid_fetch_all(
+        &mut self,
+        set: &str,
+        query: &str,
+    ) -> MailboxResult<Vec<async_imap::types::Fetch>> {
+        let timeout = self.timeout;
+        let session = &mut self.session;
+        let fut = async move {
+            let stream = session
+                .uid_fetch(set, query)
+                .await
+                .map_err(|e| protocol("UID FETCH", e))?;
+            stream
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(|e| protocol("UID FETCH", e))
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| MailboxError::new(ErrorKind::Protocol, "UID FETCH timed out"))?
+    }
+}
+
+impl MailboxSession for ImapSession {
+    async fn examine(&mut self, folder: &str) -> MailboxResult<FolderInfo> {
+        let timeout = self.timeout;
+        let mailbox = tokio::time::timeout(timeout, self.session.examine(folder))
+            .await
+            .map_err(|_| MailboxError::new(ErrorKind::Protocol, "EXAMINE timed out"))?
+            .map_err(|e| match e {
+                async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_) => {
+                    MailboxError::new(
+                        ErrorKind::Folder,
+                        format!("cannot open folder {folder:?}: {e}"),
+                    )
+                }
+                other => protocol("EXAMINE", other),
+            })?;
+        let uidvalidity = mailbox.uid_validity.ok_or_else(|| {
+            MailboxError::new(
+                ErrorKind::Protocol,
+                format!("no UIDVALIDITY for {folder:?}"),
+            )
+        })?;
+        Ok(FolderInfo {
+            uidvalidity,
+            uidnext: mailbox.uid_next,
+            exists: mailbox.exists,
+        })
+    }
+
+    async fn search_since(&mut self, since: Option<NaiveDate>) -> MailboxResult<Vec<u32>> {
+        let query = match since {
+            Some(d) => format!("SINCE {}", d.format("%-d-%b-%Y")),
+            None => "ALL".to_string(),
+        };
+        self.uid_search(&query).await
+    }
+
+    async fn search_above(&mut self, uid: u32) -> MailboxResult<Vec<u32>> {
+        // `n:*` always matches the highest UID even when it is below n: filter it out.
+        let mut uids = self
+            .uid_search(&format!("UID {}:*", uid.saturating_add(1)))
+            .await?;
+        uids.retain(|&u| u > uid);
+        Ok(uids)
+    }
+
+    async fn metadata(&mut self, uids: &[u32]) -> MailboxResult<Vec<MessageMeta>> {
+        if uids.is_empty() {
+            return Ok(vec![]);
+        }
+        let fetches = self
+            .uid_fetch_all(&sequence_set(uids), "(UID RFC822.SIZE INTERNALDATE)")
+            .await?;
+        Ok(fetches
+            .iter()
+            .filter_map(|f| {
+                Some(MessageMeta {
+                    uid: f.uid?,
+                    size: f.size.unwrap_or(0) as u64,
+                    arrived: f.internal_date().map(|d| d.with_timezone(&Utc)),
+                })
+            })
+            .collect())
+    }
+
+    async fn fetch(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
+        if uids.is_empty() {
+            return Ok(vec![]);
+        }
+        let fetches = self
+            .uid_fetch_all(&sequence_set(uids), "(UID BODY.PEEK[])")
+            .await?;
+        Ok(fetches
+            .iter()
+            .filter_map(|f| {
+                Some(FetchedMessage {
+                    uid: f.uid?,
+                    raw: f.body()?.to_vec(),
+                })
+            })
+            .collect())
+    }
+
+    async fn fetch_head(&mut self, uid: u32, max_bytes: u64) -> MailboxResult<FetchedMessage> {
+        let fetches = self
+            .uid_fetch_all(
+                &uid.to_string(),
+                &format!("(UID BODY.PEEK[]<0.{max_bytes}>)"),
+            )
+            .await?;
+        fetches
+            .iter()
+            .find_map(|f| {
+                (f.uid == Some(uid)).then(|| FetchedMessage {
+                    uid,
+                    raw: f.body().unwrap_or_default().to_vec(),
+                })
+            })
+            .ok_or_else(|| {
+                MailboxError::new(ErrorKind::Protocol, format!("UID {uid} not returned"))
+            })
+    }
+
+    async fn logout(mut self) {
+        // Best effort: the work is done; a slow or failed LOGOUT changes nothing.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.session.logout()).await;
+    }
+}
+
+/// `1,2,3,5,7,8` -> `1:3,5,7:8`: one short command for hundreds of UIDs.
+pub fn sequence_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Plain TCP or TLS, behind one type so a STARTTLS upgrade keeps the same client type.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_sets_compress_runs() {
+        assert_eq!(sequence_set(&[5, 1, 2, 3, 7, 8, 10]), "1:3,5,7:8,10");
+        assert_eq!(sequence_set(&[4]), "4");
+    }
+
+    #[test]
+    fn private_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Settings from the environment, refused at load with the variable named.
+
+use mailroom_core::limits::{ConfigError, Limits};
+
+/// Names of the deployed resources (from template.yaml outputs, or the local stack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub table: String,
+    pub bucket: String,
+    pub poll_queue_url: String,
+    pub ingest_queue_url: String,
+    /// Key id, ARN or `alias/...`.
+    pub kms_key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub resources: Resources,
+    pub limits: Limits,
+    /// R-F8b: IMAP hosts on private, loopback or link-local addresses are refused unless set.
+    pub allow_private_hosts: bool,
+    /// Extra PEM certificate(s) to trust for IMAP TLS (a private CA, or the local stack's).
+    pub imap_ca_file: Option<String>,
+}
+
+impl Config {
+    /// Reads `MAILROOM_*` variables through `get` (the process environment in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let required = |name: &'static str| -> Result<String, ConfigError> {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError::new(name, "is required"))
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            fetch_portion: number(&get, "MAILROOM_FETCH_PORTION", defaults.fetch_portion)?,
+            max_message_bytes: number(
+                &get,
+                "MAILROOM_MAX_MESSAGE_BYTES",
+                defaults.max_message_bytes,
+            )?,
+            fetch_batch_bytes: number(
+                &get,
+                "MAILROOM_FETCH_BATCH_BYTES",
+                defaults.fetch_batch_bytes,
+            )?,
+            fetch_batch_messages: number(
+                &get,
+                "MAILROOM_FETCH_BATCH_MESSAGES",
+                defaults.fetch_batch_messages,
+            )?,
+            ..defaults
+        };
+        limits.validate()?;
+        let allow_private_hosts = match get("MAILROOM_ALLOW_PRIVATE_HOSTS").as_deref() {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "MAILROOM_ALLOW_PRIVATE_HOSTS",
+                    format!("must be true or false, not {other:?}"),
+                ))
+            }
+        };
+        Ok(Config {
+            resources: Resources {
+                table: required("MAILROOM_TABLE")?,
+                bucket: required("MAILROOM_BUCKET")?,
+                poll_queue_url: required("MAILROOM_POLL_QUEUE_URL")?,
+                ingest_queue_url: required("MAILROOM_INGEST_QUEUE_URL")?,
+                kms_key_id: required("MAILROOM_KMS_KEY_ID")?,
+            },
+            limits,
+            allow_private_hosts,
+            imap_ca_file: get("MAILROOM_IMAP_CA_FILE").filter(|v| !v.is_empty()),
+        })
+    }
+
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+fn number<T: std::str::FromStr + Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) if v.trim().is_empty() => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("{v:?} is not a number"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("MAILROOM_TABLE", "t"),
+        ("MAILROOM_BUCKET", "b"),
+        ("MAILROOM_POLL_QUEUE_URL", "p"),
+        ("MAILROOM_INGEST_QUEUE_URL", "i"),
+        ("MAILROOM_KMS_KEY_ID", "alias/k"),
+    ];
+
+    #[test]
+    fn loads_and_names_the_bad_field() {
+        let c = Config::from_lookup(env(BASE)).unwrap();
+        assert_eq!(c.limits.fetch_portion, 200);
+        assert!(!c.allow_private_hosts);
+
+        let err = Config::from_lookup(env(&BASE[1..])).unwrap_err();
+        assert_eq!(err.field, "MAILROOM_TABLE");
+
+        let mut bad = BASE.to_vec();
+        bad.push(("MAILROOM_FETCH_PORTION", "lots"));
+        assert_eq!(
+            Config::from_lookup(env(&bad)).unwrap_err().field,
+            "MAILROOM_FETCH_PORTION"
+        );
+        let mut bad = BASE.to_vec();
+        bad.push(("MAILROOM_ALLOW_PRIVATE_HOSTS", "maybe"));
+        assert_eq!(
+            Config::from_lookup(env(&bad)).unwrap_err().field,
+            "MAILROOM_ALLOW_PRIVATE_HOSTS"
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! Creates the resources `template.yaml` declares, under a name prefix, on any endpoint (the
+//! local emulator). Idempotent: existing resources are kept. Tests provision their own prefix
+//! so they run in parallel against one emulator without resetting it.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use mailroom_core::ports::{StoreError, StoreResult};
+
+use crate::{Clients, Resources};
+
+/// Resource names for a prefix; the same names `template.yaml` derives from the stack name.
+pub struct Names {
+    pub table: String,
+    pub bucket: String,
+    pub poll_queue: String,
+    pub poll_dlq: String,
+    pub ingest_queue: String,
+    pub ingest_dlq: String,
+    pub key_alias: String,
+}
+
+impl Names {
+    pub fn new(prefix: &str) -> Self {
+        Names {
+            table: format!("{prefix}-table"),
+            bucket: format!("{prefix}-mail"),
+            poll_queue: format!("{prefix}-poll.fifo"),
+            poll_dlq: format!("{prefix}-poll-dlq.fifo"),
+            ingest_queue: format!("{prefix}-ingest"),
+            ingest_dlq: format!("{prefix}-ingest-dlq"),
+            key_alias: format!("alias/{prefix}"),
+        }
+    }
+}
+
+fn err(context: String, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::backend(context, e)
+}
+
+/// Validates a prefix: lowercase, so it is a valid bucket name part.
+pub fn validate_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.len() < 3
+        || prefix.len() > 40
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        || prefix.starts_with('-')
+    {
+        return Err(format!(
+            "prefix {prefix:?} must be 3-40 characters of a-z, 0-9 and '-'"
+        ));
+    }
+    Ok(())
+}
+
+pub async fn provision(clients: &Clients, prefix: &str) -> StoreResult<Resources> {
+    validate_prefix(prefix).map_err(|e| err("provision".into(), e))?;
+    let n = Names::new(prefix);
+    create_table(clients, &n.table).await?;
+    create_bucket(clients, &n.bucket).await?;
+    let poll_dlq = create_queue(clients, &n.poll_dlq, true, None).await?;
+    let poll_queue = create_queue(clients, &n.poll_queue, true, Some((&poll_dlq, 3))).await?;
+    let ingest_dlq = create_queue(clients, &n.ingest_dlq, false, None).await?;
+    let ingest_queue =
+        create_queue(clients, &n.ingest_queue, false, Some((&ingest_dlq, 5))).await?;
+    let kms_key_id = create_key(clients, &n.key_alias).await?;
+    Ok(Resources {
+        table: n.table,
+        bucket: n.bucket,
+        poll_queue_url: poll_queue,
+        ingest_queue_url: ingest_queue,
+        kms_key_id,
+    })
+}
+
+async fn create_table(clients: &Clients, table: &str) -> StoreResult<()> {
+    let exists = clients
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok();
+    if exists {
+        return Ok(());
+    }
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("complete")
+    };
+    let key = |name: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(t)
+            .build()
+            .expect("complete")
+    };
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name("gsi1")
+        .key_schema(key("gsi1pk", KeyType::Hash))
+        .key_schema(key("gsi1sk", KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("complete");
+    let created = clients
+        .dynamodb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr("gsi1pk"))
+        .attribute_definitions(attr("gsi1sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(gsi)
+        .send()
+        .await;
+    if let Err(e) = created {
+        // Another process may have created it in between; only a real failure matters.
+        let still_missing = clients
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .is_err();
+        if still_missing {
+            return Err(err(format!("create table {table}"), e));
+        }
+    }
+    clients
+        .dynamodb
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .expect("complete"),
+        )
+        .send()
+        .await
+        .map_err(|e| err(format!("enable TTL on {table}"), e))?;
+    Ok(())
+}
+
+async fn create_bucket(clients: &Clients, bucket: &str) -> StoreResult<()> {
+    if clients.s3.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    if let Err(e) = clients.s3.create_bucket().bucket(bucket).send().await {
+        if clients
+            .s3
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .is_err()
+        {
+            return Err(err(format!("create bucket {bucket}"), e));
+        }
+    }
+    Ok(())
+}
+
+/// Returns the queue URL. `dlq` is (DLQ URL, maxReceiveCount).
+async fn create_queue(
+    clients: &Clients,
+    name: &str,
+    fifo: bool,
+    dlq: Option<(&str, u32)>,
+) -> StoreResult<String> {
+    if let Ok(r) = clients.sqs.get_queue_url().queue_name(name).send().await {
+        if let Some(url) = r.queue_url {
+            return Ok(url);
+        }
+    }
+    let mut req = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, "360");
+    if fifo {
+        req = req
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "false");
+    }
+    if let Some((dlq_url, max)) = dlq {
+        let arn = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| err(format!("read DLQ ARN for {name}"), e))?
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .ok_or_else(|| err(format!("read DLQ ARN for {name}"), "no QueueArn"))?;
+        req = req.attributes(
+            QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"{max}"}}"#),
+        );
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| err(format!("create queue {name}"), e))?;
+    resp.queue_url
+        .ok_or_else(|| err(format!("create queue {name}"), "no URL returned"))
+}
+
+async fn create_key(clients: &Clients, alias: &str) -> StoreResult<String> {
+    let aliases = clients
+        .kms
+        .list_aliases()
+        .send()
+        .await
+        .map_err(|e| err("list KMS aliases".into(), e))?;
+    if aliases
+        .aliases()
+        .iter()
+        .any(|a| a.alias_name() == Some(alias) && a.target_key_id().is_some())
+    {
+        return Ok(alias.to_string());
+    }
+    let key = clients
+        .kms
+        .create_key()
+        .description("Mailroom credential key (local)")
+        .send()
+        .await
+        .map_err(|e| err("create KMS key".into(), e))?;
+    let key_id = key
+        .key_metadata
+        .map(|m| m.key_id)
+        .ok_or_else(|| err("create KMS key".into(), "no key id"))?;
+    if let Err(e) = clients
+        .kms
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(&key_id)
+        .send()
+        .await
+    {
+        // Lost a race with another provisioner: use the alias it made.
+        let again = clients
+            .kms
+            .list_aliases()
+            .send()
+            .await
+            .map_err(|e| err("list KMS aliases".into(), e))?;
+        if !again
+            .aliases()
+            .iter()
+            .any(|a| a.alias_name() == Some(alias))
+        {
+            return Err(err(format!("create alias {alias}"), e));
+        }
+    }
+    Ok(alias.to_string())
+}

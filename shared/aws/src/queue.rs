@@ -1,0 +1,156 @@
+//! SQS adapter: sends in batches of ten; receives and deletes for the CLI's local drain.
+
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
+use aws_sdk_sqs::Client;
+use mailroom_core::messages::encode;
+use mailroom_core::ports::{Outgoing, Queue, StoreError, StoreResult};
+use serde::Serialize;
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+/// A received message, as the Lambda event source would hand it over.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub attributes: std::collections::HashMap<String, String>,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: &str) -> Self {
+        SqsQueue {
+            client,
+            url: url.to_string(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Queue ARN-like name for synthesised events (the last path segment of the URL).
+    pub fn name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+
+    pub async fn receive(&self, max: i32, wait_seconds: i32) -> StoreResult<Vec<Received>> {
+        let resp = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend(format!("receive from {}", self.name()), e))?;
+        Ok(resp
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Received {
+                message_id: m.message_id.unwrap_or_default(),
+                receipt_handle: m.receipt_handle.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+                attributes: m
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    pub async fn delete(&self, receipts: &[String]) -> StoreResult<()> {
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .build()
+                        .expect("id and receipt are set")
+                })
+                .collect();
+            self.client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| StoreError::backend(format!("delete from {}", self.name()), e))?;
+        }
+        Ok(())
+    }
+
+    /// Approximate visible + in-flight count (for the CLI's drain loop and tests).
+    pub async fn depth(&self) -> StoreResult<(u64, u64)> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let resp = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend(format!("attributes of {}", self.name()), e))?;
+        let attrs = resp.attributes.unwrap_or_default();
+        let get = |a: A| attrs.get(&a).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok((
+            get(A::ApproximateNumberOfMessages),
+            get(A::ApproximateNumberOfMessagesNotVisible),
+        ))
+    }
+}
+
+impl<M: Serialize + Sync> Queue<M> for SqsQueue {
+    async fn send(&self, messages: &[Outgoing<M>]) -> StoreResult<()> {
+        for chunk in messages.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(encode(&o.message))
+                        .set_message_group_id(o.group.clone())
+                        .set_message_deduplication_id(o.dedupe.clone())
+                        .build()
+                        .expect("id and body are set")
+                })
+                .collect();
+            let resp = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| StoreError::backend(format!("send to {}", self.name()), e))?;
+            if let Some(failed) = resp.failed.first() {
+                return Err(StoreError::backend(
+                    format!("send to {}", self.name()),
+                    format!(
+                        "{} of {} messages refused: {} {}",
+                        resp.failed.len(),
+                        chunk.len(),
+                        failed.code,
+                        failed.message.clone().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,238 @@
+//! Credential envelope encryption (R-F8): AES-256-GCM under one data key per deployment; KMS
+//! wraps the data key (with an encryption context); the account name is the associated data.
+//! The wrapped key lives in DynamoDB; each process unwraps it once and keeps it in memory, so
+//! polling 1,000 accounts costs one KMS call per Lambda instance, not one per account.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use mailroom_core::model::{SealedSecret, Secret};
+use mailroom_core::ports::{SecretBox, StoreError, StoreResult};
+use rand::RngCore;
+use tokio::sync::Mutex;
+
+use crate::item::{s, Item};
+
+const CONTEXT_KEY: &str = "mailroom:purpose";
+const CONTEXT_VALUE: &str = "imap-credentials";
+
+struct DataKey {
+    id: String,
+    cipher: Aes256Gcm,
+}
+
+pub struct KmsSecretBox {
+    kms: aws_sdk_kms::Client,
+    key_id: String,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    cached: Mutex<Option<std::sync::Arc<DataKey>>>,
+}
+
+fn err(context: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::backend(context.to_string(), e)
+}
+
+impl KmsSecretBox {
+    pub fn new(
+        kms: aws_sdk_kms::Client,
+        key_id: &str,
+        table: &str,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Self {
+        KmsSecretBox {
+            kms,
+            key_id: key_id.to_string(),
+            dynamodb,
+            table: table.to_string(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    fn item_key() -> Item {
+        [
+            ("pk".to_string(), s("CONFIG")),
+            ("sk".to_string(), s("DATAKEY")),
+        ]
+        .into()
+    }
+
+    /// The deployment's data key: cached, else read and unwrapped, else created (first use).
+    async fn data_key(&self) -> StoreResult<std::sync::Arc<DataKey>> {
+        let mut cached = self.cached.lock().await;
+        if let Some(k) = cached.as_ref() {
+            return Ok(k.clone());
+        }
+        let key = match self.read_wrapped().await? {
+            Some((id, wrapped)) => self.unwrap_key(id, wrapped).await?,
+            None => self.create_key().await?,
+        };
+        let key = std::sync::Arc::new(key);
+        *cached = Some(key.clone());
+        Ok(key)
+    }
+
+    async fn read_wrapped(&self) -> StoreResult<Option<(String, Vec<u8>)>> {
+        let resp = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::item_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("read data key", e))?;
+        let Some(item) = resp.item else {
+            return Ok(None);
+        };
+        let id = item
+            .get("key_id")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| err("read data key", "key_id missing"))?
+            .clone();
+        let wrapped = item
+            .get("wrapped")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| err("read data key", "wrapped key missing"))?;
+        let wrapped = B64.decode(wrapped).map_err(|e| err("read data key", e))?;
+        Ok(Some((id, wrapped)))
+    }
+
+    async fn unwrap_key(&self, id: String, wrapped: Vec<u8>) -> StoreResult<DataKey> {
+        let resp = self
+            .kms
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped))
+            .encryption_context(CONTEXT_KEY, CONTEXT_VALUE)
+            .encryption_context("mailroom:key-id", &id)
+            .send()
+            .await
+            .map_err(|e| err("unwrap data key with KMS", e))?;
+        let plain = resp
+            .plaintext
+            .ok_or_else(|| err("unwrap data key", "KMS returned no plaintext"))?;
+        Ok(DataKey {
+            cipher: Aes256Gcm::new_from_slice(plain.as_ref())
+                .map_err(|_| err("unwrap data key", "data key is not 256 bits"))?,
+            id,
+        })
+    }
+
+    async fn create_key(&self) -> StoreResult<DataKey> {
+        let mut id_bytes = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut id_bytes);
+        let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let resp = self
+            .kms
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(DataKeySpec::Aes256)
+            .encryption_context(CONTEXT_KEY, CONTEXT_VALUE)
+            .encryption_context("mailroom:key-id", &id)
+            .send()
+            .await
+            .map_err(|e| err("generate data key with KMS", e))?;
+        let wrapped = resp
+            .ciphertext_blob
+            .ok_or_else(|| err("generate data key", "no ciphertext"))?;
+        let plain = resp
+            .plaintext
+            .ok_or_else(|| err("generate data key", "no plaintext"))?;
+        let mut item = Self::item_key();
+        item.insert("key_id".into(), s(&id));
+        item.insert("wrapped".into(), s(B64.encode(wrapped.as_ref())));
+        item.insert(
+            "v".into(),
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        );
+        match self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(DataKey {
+                cipher: Aes256Gcm::new_from_slice(plain.as_ref())
+                    .map_err(|_| err("generate data key", "not 256 bits"))?,
+                id,
+            }),
+            // Another process created it first: use theirs, so every secret has one key.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                let (id, wrapped) = self
+                    .read_wrapped()
+                    .await?
+                    .ok_or_else(|| err("read data key", "vanished after conflict"))?;
+                self.unwrap_key(id, wrapped).await
+            }
+            Err(e) => Err(err("store data key", e)),
+        }
+    }
+}
+
+impl SecretBox for KmsSecretBox {
+    async fn seal(&self, account: &str, secret: &Secret) -> StoreResult<SealedSecret> {
+        let key = self.data_key().await?;
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let ciphertext = key
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: secret.expose().as_bytes(),
+                    aad: account.as_bytes(),
+                },
+            )
+            .map_err(|_| err("seal secret", "encryption failed"))?;
+        Ok(SealedSecret {
+            key_id: key.id.clone(),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(ciphertext),
+        })
+    }
+
+    async fn open(&self, account: &str, sealed: &SealedSecret) -> StoreResult<Secret> {
+        let key = self.data_key().await?;
+        if key.id != sealed.key_id {
+            return Err(err(
+                "open secret",
+                format!("sealed under unknown data key {}", sealed.key_id),
+            ));
+        }
+        let nonce = B64
+            .decode(&sealed.nonce)
+            .map_err(|e| err("open secret", e))?;
+        if nonce.len() != 12 {
+            return Err(err("open secret", "nonce is not 96 bits"));
+        }
+        let ciphertext = B64
+            .decode(&sealed.ciphertext)
+            .map_err(|e| err("open secret", e))?;
+        let plain = key
+            .cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: account.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                err(
+                    "open secret",
+                    "authentication failed (wrong account or tampered)",
+                )
+            })?;
+        String::from_utf8(plain)
+            .map(Secret::new)
+            .map_err(|_| err("open secret", "not UTF-8"))
+    }
+}
