@@ -111,7 +111,8 @@ fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
     let from = m.from().and_then(|a| addrs(a).into_iter().next());
     let date = m
         .date()
-        .and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0));
+        .and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0))
+        .or_else(|| m.header_raw("Date").and_then(lenient_date));
     let date_key = date
         .map(|d| d.to_rfc3339())
         .or_else(|| header_text("Date"))
@@ -166,7 +167,17 @@ fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
         None
     };
 
-    let attachments = m.attachments().map(attachment).collect();
+    // A multipart whose boundary never appears is reported as a part of its own; it is
+    // structure, not an attachment.
+    let attachments = m
+        .attachments()
+        .filter(|p| !matches!(p.body, PartType::Multipart(_)))
+        .filter(|p| {
+            !p.content_type()
+                .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
+        })
+        .map(attachment)
+        .collect();
 
     ParsedEmail {
         email_id,
@@ -212,8 +223,17 @@ fn attachment(part: &mail_parser::MessagePart<'_>) -> ParsedAttachment {
         .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
     let data = match &part.body {
         PartType::Message(inner) => inner.raw_message().to_vec(),
-        PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
-        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Text(t) | PartType::Html(t) => {
+            let declared_text = part
+                .content_type()
+                .is_none_or(|ct| ct.ctype().eq_ignore_ascii_case("text"));
+            if declared_text {
+                t.as_bytes().to_vec()
+            } else {
+                undecoded_base64(part, t.as_bytes())
+            }
+        }
+        PartType::Binary(b) | PartType::InlineBinary(b) => undecoded_base64(part, b),
         PartType::Multipart(_) => Vec::new(),
     };
     ParsedAttachment {
@@ -223,6 +243,97 @@ fn attachment(part: &mail_parser::MessagePart<'_>) -> ParsedAttachment {
         content_id,
         data,
     }
+}
+
+/// mail-parser leaves a base64 part undecoded when the message ends inside it (no closing
+/// boundary); decode it here so the attachment holds its content, not its transfer encoding.
+fn undecoded_base64(part: &mail_parser::MessagePart<'_>, body: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let declared = part
+        .content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    let looks_encoded = !body.is_empty()
+        && body.iter().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ' | b'\t')
+        });
+    if !(declared && looks_encoded) {
+        return body.to_vec();
+    }
+    let mut clean: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
+        .collect();
+    clean.truncate(
+        clean.len() / 4 * 4
+            + if clean.len() % 4 >= 2 {
+                clean.len() % 4
+            } else {
+                0
+            },
+    );
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(&clean)
+        .unwrap_or_else(|_| body.to_vec())
+}
+
+/// Obsolete and sloppy Date forms mail-parser refuses: no seconds (`18:30 PST`), two-digit
+/// years, named North American zones (RFC 5322 section 4.3).
+pub fn lenient_date(raw: &str) -> Option<DateTime<Utc>> {
+    let cleaned = raw.replace(',', " ");
+    let mut tokens: Vec<&str> = cleaned.split_whitespace().collect();
+    if tokens
+        .first()
+        .is_some_and(|t| t.chars().all(|c| c.is_ascii_alphabetic()) && t.len() >= 3)
+    {
+        tokens.remove(0); // day of week
+    }
+    if tokens.len() < 4 {
+        return None;
+    }
+    let day: u32 = tokens[0].parse().ok()?;
+    let month = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ]
+    .iter()
+    .position(|m| tokens[1].to_ascii_lowercase().starts_with(m))? as u32
+        + 1;
+    let mut year: i32 = tokens[2].parse().ok()?;
+    year = match year {
+        0..=49 => 2000 + year,
+        50..=999 => 1900 + year,
+        y => y,
+    };
+    let mut hms = tokens[3].split(':').map(|p| p.parse::<u32>());
+    let (h, mi) = (hms.next()?.ok()?, hms.next()?.ok()?);
+    let s = hms.next().and_then(|r| r.ok()).unwrap_or(0);
+    let offset_minutes: i32 = match tokens.get(4).map(|z| z.to_ascii_uppercase()) {
+        None => 0,
+        Some(z) => match z.as_str() {
+            "GMT" | "UT" | "UTC" | "Z" => 0,
+            "EST" => -300,
+            "EDT" => -240,
+            "CST" => -360,
+            "CDT" => -300,
+            "MST" => -420,
+            "MDT" => -360,
+            "PST" => -480,
+            "PDT" => -420,
+            z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 5 => {
+                let n: i32 = z[1..].parse().ok()?;
+                let m = (n / 100) * 60 + n % 100;
+                if z.starts_with('-') {
+                    -m
+                } else {
+                    m
+                }
+            }
+            _ => 0,
+        },
+    };
+    let naive = chrono::NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, mi, s)?;
+    Some(naive.and_utc() - chrono::Duration::minutes(offset_minutes as i64))
 }
 
 fn addrs(a: &Address<'_>) -> Vec<MailAddr> {
@@ -289,6 +400,24 @@ mod tests {
         assert_eq!(p.references, vec!["o@x", "p@x"]);
         assert!(p.auto_submitted);
         assert!(p.text.contains("Hi there"));
+    }
+
+    #[test]
+    fn lenient_dates() {
+        let d = |s| lenient_date(s).map(|d| d.to_rfc3339());
+        assert_eq!(
+            d("Thu, 21 Feb 2002 18:30 PST").unwrap(),
+            "2002-02-22T02:30:00+00:00"
+        );
+        assert_eq!(
+            d("5 Nov 99 23:59 GMT").unwrap(),
+            "1999-11-05T23:59:00+00:00"
+        );
+        assert_eq!(
+            d("Mon, 2 Mar 2026 10:00:00 +0130").unwrap(),
+            "2026-03-02T08:30:00+00:00"
+        );
+        assert_eq!(d("yesterday"), None);
     }
 
     #[test]
