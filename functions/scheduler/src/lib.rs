@@ -7,15 +7,19 @@ use mailroom_aws::Adapters;
 use mailroom_core::ports::StoreError;
 use mailroom_core::schedule::{run_cycle, CycleReport, Selection};
 
-/// Handles one tick. The tick's own time names the cycle, so a retried invocation of the same
-/// tick produces the same FIFO deduplication ids and queues nothing twice.
+/// Handles one tick. The event's id (else its time) names the cycle, so a retried invocation
+/// of the same tick produces the same FIFO deduplication ids and queues nothing twice.
 pub async fn handle(
     adapters: &Adapters,
     event: EventBridgeEvent,
     selection: &Selection,
 ) -> Result<CycleReport, StoreError> {
     let now = event.time.unwrap_or_else(Utc::now);
-    let cycle = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let cycle = event
+        .id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     let report = run_cycle(
         &adapters.store,
         &adapters.poll_queue,

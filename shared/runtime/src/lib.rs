@@ -15,8 +15,14 @@ use tracing::Instrument;
 /// JSON logs to stdout when running in Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), human-readable
 /// logs to stderr otherwise (the CLI, `cargo lambda watch`). `RUST_LOG` filters.
 pub fn init_tracing() {
+    init_tracing_with_default("info")
+}
+
+/// As [`init_tracing`], with another default level (the CLI keeps its terminal quiet).
+pub fn init_tracing_with_default(default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT")
         .map(|f| f.eq_ignore_ascii_case("json"))
         .unwrap_or(false);

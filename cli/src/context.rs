@@ -1,0 +1,93 @@
+//! Finds the stack to talk to and builds every adapter once.
+//!
+//! Deployed: `MAILROOM_TABLE` and friends are set (as in a Lambda): the standard SDK
+//! configuration applies. Local: the stack described by `stack.json` (written by
+//! `mailroom local up`), resources named by the prefix and created if missing.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use mailroom_aws::provision::{provision, validate_prefix};
+use mailroom_aws::{Adapters, Clients, Config};
+use poller::Poller;
+
+use crate::local::{self, StackInfo};
+
+pub struct Context {
+    pub clients: Clients,
+    pub poller: Poller,
+    pub local: Option<StackInfo>,
+    pub prefix: String,
+}
+
+impl Context {
+    pub fn adapters(&self) -> &Adapters {
+        &self.poller.adapters
+    }
+    pub fn config(&self) -> &Config {
+        &self.poller.adapters.config
+    }
+}
+
+pub async fn connect(prefix: &str) -> Result<Context> {
+    validate_prefix(prefix).map_err(|e| anyhow!("--prefix: {e}"))?;
+    if std::env::var_os("MAILROOM_TABLE").is_some() {
+        let config = Config::from_env()?;
+        let clients = Clients::from_env().await;
+        let poller = Poller::new(Adapters::new(&clients, config)).map_err(|e| anyhow!(e))?;
+        return Ok(Context {
+            clients,
+            poller,
+            local: None,
+            prefix: prefix.to_string(),
+        });
+    }
+    let info = local::read_stack()?.ok_or_else(|| {
+        anyhow!("the local stack is not running: start it with `mailroom local up`")
+    })?;
+    if !local::aws_reachable(&info) {
+        bail!(
+            "the local stack is down (nothing answers at {}): start it with `mailroom local up`",
+            info.aws_endpoint
+        );
+    }
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let clients = Clients::for_endpoint(&info.aws_endpoint, &region).await;
+    let resources = provision(&clients, prefix)
+        .await
+        .context("provisioning local resources")?;
+    let defaults = [
+        ("MAILROOM_TABLE", resources.table.clone()),
+        ("MAILROOM_BUCKET", resources.bucket.clone()),
+        ("MAILROOM_POLL_QUEUE_URL", resources.poll_queue_url.clone()),
+        (
+            "MAILROOM_INGEST_QUEUE_URL",
+            resources.ingest_queue_url.clone(),
+        ),
+        ("MAILROOM_KMS_KEY_ID", resources.kms_key_id.clone()),
+        // The local IMAP server lives on loopback, with the stack's own certificate.
+        ("MAILROOM_ALLOW_PRIVATE_HOSTS", "true".to_string()),
+        ("MAILROOM_IMAP_CA_FILE", info.ca_file.clone()),
+    ];
+    let config = Config::from_lookup(|k| {
+        let from_env = std::env::var(k).ok();
+        // Resource names always come from the prefix; tunables may be overridden.
+        if k.ends_with("_URL") || matches!(k, "MAILROOM_BUCKET" | "MAILROOM_KMS_KEY_ID") {
+            return defaults
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone());
+        }
+        from_env.or_else(|| {
+            defaults
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone())
+        })
+    })?;
+    let poller = Poller::new(Adapters::new(&clients, config)).map_err(|e| anyhow!(e))?;
+    Ok(Context {
+        clients,
+        poller,
+        local: Some(info),
+        prefix: prefix.to_string(),
+    })
+}

@@ -1,0 +1,211 @@
+//! One polling cycle run to completion in-process: the scheduler handler queues poll jobs, the
+//! poller handler drains the poll queue, the ingest handler drains the ingest queue. These are
+//! the functions' own handlers, fed the same SQS events Lambda would build.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
+
+use anyhow::Result;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::Utc;
+use mailroom_aws::queue::{Received, SqsQueue};
+use mailroom_core::ingest::IngestOutcome;
+use mailroom_core::messages::{decode, IngestPointer};
+use mailroom_core::model::ErrorKind;
+use mailroom_core::schedule::Selection;
+use serde::Serialize;
+
+use crate::context::Context;
+
+/// Per-account totals of one cycle (`mailroom poll --json` prints a list of these).
+/// `fetched = imported + duplicates + quarantined` once ingest has drained.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct AccountCycle {
+    pub account: String,
+    /// Messages downloaded from the mailbox.
+    pub fetched: u32,
+    /// New emails stored.
+    pub imported: u32,
+    /// Messages Mailroom already had (re-fetch, redelivery, or the same email through
+    /// another account); nothing was stored twice.
+    pub duplicates: u32,
+    /// Of the duplicates: emails first stored through another account, now linked to this one.
+    pub linked: u32,
+    pub quarantined: u32,
+    /// Messages above the size limit, imported with headers and text only.
+    pub oversize: u32,
+    /// Failures this cycle (a failed poll, or messages whose ingest failed and will retry).
+    pub errors: u32,
+    pub error: Option<String>,
+    pub error_kind: Option<ErrorKind>,
+    pub skipped: Option<String>,
+}
+
+fn progress(enabled: bool, msg: &str) {
+    if enabled {
+        eprintln!("{msg}");
+    }
+}
+
+fn to_sqs_event(queue: &SqsQueue, messages: &[Received]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.message_id.clone());
+            r.receipt_handle = Some(m.receipt_handle.clone());
+            r.body = Some(m.body.clone());
+            r.attributes = m.attributes.clone();
+            r.event_source = Some("aws:sqs".into());
+            r.event_source_arn = Some(format!("arn:aws:sqs:local:000000000000:{}", queue.name()));
+            r
+        })
+        .collect();
+    event
+}
+
+/// Runs one cycle and returns per-account totals, sorted by account name.
+pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle>> {
+    let show = std::io::stderr().is_terminal();
+    let adapters = ctx.adapters();
+    let mut totals: BTreeMap<String, AccountCycle> = BTreeMap::new();
+    let entry = |totals: &mut BTreeMap<String, AccountCycle>, name: &str| {
+        totals
+            .entry(name.to_string())
+            .or_insert_with(|| AccountCycle {
+                account: name.to_string(),
+                ..AccountCycle::default()
+            })
+            .account
+            .clone()
+    };
+
+    // A unique event id per manual cycle: FIFO deduplication must not swallow a second
+    // `mailroom poll` run within the same second.
+    let mut tick = EventBridgeEvent::default();
+    tick.detail_type = "Scheduled Event".into();
+    tick.source = "mailroom.cli".into();
+    tick.time = Some(Utc::now());
+    tick.id = Some(format!(
+        "manual-{}-{:08x}",
+        Utc::now().timestamp_millis(),
+        rand::random::<u32>()
+    ));
+    let report = scheduler::handle(adapters, tick, &selection).await?;
+    for name in &report.queued {
+        entry(&mut totals, name);
+    }
+    progress(
+        show,
+        &format!("polling {} account(s)…", report.queued.len()),
+    );
+
+    loop {
+        let batch = adapters.poll_queue.receive(10, 0).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let event = to_sqs_event(&adapters.poll_queue, &batch);
+        let (_response, results) = poller::handle(&ctx.poller, event).await;
+        let mut done = Vec::new();
+        for (r, m) in results.iter().zip_by_id(&batch) {
+            match &r.result {
+                Ok(report) => {
+                    let name = entry(&mut totals, &report.account);
+                    let t = totals.get_mut(&name).expect("inserted");
+                    t.fetched += report.fetched;
+                    t.oversize += report.oversize;
+                    t.skipped = report.skipped.clone();
+                    if let Some(e) = &report.error {
+                        t.errors += 1;
+                        t.error = Some(e.message.clone());
+                        t.error_kind = Some(e.kind);
+                    }
+                    progress(
+                        show,
+                        &format!("  {}: fetched {}", report.account, report.fetched),
+                    );
+                    done.push(m.receipt_handle.clone());
+                }
+                Err(e) => {
+                    let account = decode::<mailroom_core::messages::PollJob>(&m.body)
+                        .map(|j| j.account)
+                        .unwrap_or_else(|_| "(unreadable poll job)".into());
+                    let name = entry(&mut totals, &account);
+                    let t = totals.get_mut(&name).expect("inserted");
+                    t.errors += 1;
+                    t.error = Some(e.to_string());
+                }
+            }
+        }
+        adapters.poll_queue.delete(&done).await?;
+    }
+
+    let mut ingested = 0usize;
+    loop {
+        let batch = adapters.ingest_queue.receive(10, 0).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let event = to_sqs_event(&adapters.ingest_queue, &batch);
+        let (_response, results) = ingest::handle(adapters, event).await;
+        let mut done = Vec::new();
+        for (r, m) in results.iter().zip_by_id(&batch) {
+            match &r.result {
+                Ok((pointer, outcome)) => {
+                    let name = entry(&mut totals, &pointer.account);
+                    let t = totals.get_mut(&name).expect("inserted");
+                    match outcome {
+                        IngestOutcome::Imported { .. } => t.imported += 1,
+                        IngestOutcome::Linked { .. } => {
+                            t.duplicates += 1;
+                            t.linked += 1;
+                        }
+                        IngestOutcome::Duplicate { .. } => t.duplicates += 1,
+                        IngestOutcome::Quarantined { .. } => t.quarantined += 1,
+                    }
+                    done.push(m.receipt_handle.clone());
+                }
+                Err(e) => {
+                    let account = decode::<IngestPointer>(&m.body)
+                        .map(|p| p.account)
+                        .unwrap_or_else(|_| "(unreadable pointer)".into());
+                    let name = entry(&mut totals, &account);
+                    let t = totals.get_mut(&name).expect("inserted");
+                    t.errors += 1;
+                    t.error = Some(e.to_string());
+                }
+            }
+        }
+        ingested += done.len();
+        progress(show, &format!("ingested {ingested} message(s)…"));
+        adapters.ingest_queue.delete(&done).await?;
+    }
+    Ok(totals.into_values().collect())
+}
+
+/// Pairs each result with the received message it came from (results are not in order).
+trait ZipById<'a, T> {
+    fn zip_by_id(self, batch: &'a [Received]) -> Vec<(&'a T, &'a Received)>;
+}
+
+impl<'a, T: HasMessageId> ZipById<'a, T> for std::slice::Iter<'a, T> {
+    fn zip_by_id(self, batch: &'a [Received]) -> Vec<(&'a T, &'a Received)> {
+        let by_id: HashMap<&str, &Received> =
+            batch.iter().map(|m| (m.message_id.as_str(), m)).collect();
+        self.filter_map(|r| by_id.get(r.message_id()).map(|m| (r, *m)))
+            .collect()
+    }
+}
+
+trait HasMessageId {
+    fn message_id(&self) -> &str;
+}
+
+impl<T, E> HasMessageId for mailroom_runtime::RecordResult<T, E> {
+    fn message_id(&self) -> &str {
+        &self.message_id
+    }
+}
