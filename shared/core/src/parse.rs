@@ -249,9 +249,12 @@ fn attachment(part: &mail_parser::MessagePart<'_>) -> ParsedAttachment {
 /// boundary); decode it here so the attachment holds its content, not its transfer encoding.
 fn undecoded_base64(part: &mail_parser::MessagePart<'_>, body: &[u8]) -> Vec<u8> {
     use base64::Engine;
-    let declared = part
-        .content_transfer_encoding()
-        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    // Only when mail-parser did not decode it; a decoded part that happens to be plain ASCII
+    // letters must not be decoded twice.
+    let declared = matches!(part.encoding, mail_parser::Encoding::None)
+        && part
+            .content_transfer_encoding()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
     let looks_encoded = !body.is_empty()
         && body.iter().all(|b| {
             b.is_ascii_alphanumeric()
@@ -400,6 +403,13 @@ mod tests {
         assert_eq!(p.references, vec!["o@x", "p@x"]);
         assert!(p.auto_submitted);
         assert!(p.text.contains("Hi there"));
+    }
+
+    #[test]
+    fn a_decoded_attachment_of_base64_letters_is_not_decoded_twice() {
+        let raw = b"From: a@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nQUJDREVGR0g=\r\n--b--\r\n";
+        let p = parse(raw).unwrap();
+        assert_eq!(p.attachments[0].data, b"ABCDEFGH");
     }
 
     #[test]

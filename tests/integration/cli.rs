@@ -1,0 +1,327 @@
+//! The `mailroom` binary's contract: exact forms and JSON fields other checks use.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::harness::*;
+
+fn mailroom(prefix: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .args(args)
+        .env("MAILROOM_PREFIX", prefix)
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailroom runs");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_contract_end_to_end_and_no_plaintext_credentials_anywhere() {
+    let s = stack();
+    let prefix = unique("cli").to_lowercase();
+    let mb = mailbox("cli");
+    deliver(&mb, &[message(Some("cli-1@example.com"), "via the cli")]).await;
+
+    let up = json(&mailroom(&prefix, &["local", "up", "--json"], None));
+    for key in [
+        "aws_endpoint",
+        "imap_host",
+        "imap_port",
+        "imaps_port",
+        "mailboxes",
+    ] {
+        assert!(up.get(key).is_some(), "local up --json lacks {key}: {up}");
+    }
+    assert_eq!(up["imaps_port"], s.imaps_port);
+    assert!(up["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["user"] == mb.user.as_str() && m["password"] == mb.password.as_str()));
+
+    let port = s.imaps_port.to_string();
+    let add = mailroom(
+        &prefix,
+        &[
+            "account",
+            "add-group",
+            "--name",
+            "support",
+            "--address",
+            &mb.user,
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            &port,
+            "--imap-user",
+            &mb.user,
+            "--password-stdin",
+            "--security",
+            "implicit-tls",
+            "--folder",
+            "INBOX",
+            "--fetch-since",
+            "2020-01-01",
+            "--team",
+            "l1",
+        ],
+        Some(&format!("{}\n", mb.password)),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let personal = mailroom(
+        &prefix,
+        &[
+            "account",
+            "add-personal",
+            "--owner",
+            "alice",
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            &port,
+            "--imap-user",
+            &mb.user,
+            "--password-stdin",
+        ],
+        Some(&mb.password),
+    );
+    assert!(
+        personal.status.success(),
+        "{}",
+        String::from_utf8_lossy(&personal.stderr)
+    );
+
+    let list = json(&mailroom(&prefix, &["account", "list", "--json"], None));
+    let names: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"support".to_string()) && names.contains(&mb.user));
+
+    let poll = mailroom(&prefix, &["poll", "--account", "support", "--json"], None);
+    let poll_json = json(&poll);
+    let row = poll_json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account"] == "support")
+        .expect("a row for support");
+    for key in ["fetched", "imported", "duplicates", "quarantined", "errors"] {
+        assert!(row[key].is_u64(), "poll row lacks {key}: {row}");
+    }
+    assert_eq!(
+        (row["fetched"].as_u64(), row["imported"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let emails = json(&mailroom(&prefix, &["emails", "list", "--json"], None));
+    let e = &emails.as_array().unwrap()[0];
+    assert_eq!(e["message_id"], "cli-1@example.com");
+    assert_eq!(e["subject"], "via the cli");
+    assert_eq!(e["from"], "customer@example.com");
+    assert_eq!(e["accounts"], serde_json::json!(["support"]));
+
+    let status = json(&mailroom(&prefix, &["status", "--json"], None));
+    assert!(status
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["name"] == "support" && !a["last_success"].is_null()));
+    let quarantine = json(&mailroom(&prefix, &["quarantine", "list", "--json"], None));
+    assert!(quarantine.as_array().unwrap().is_empty());
+
+    let reset = mailroom(
+        &prefix,
+        &["account", "reset", "support", "--fetch-since", "2026-01-01"],
+        None,
+    );
+    assert!(reset.status.success());
+
+    // The password never appears in plaintext: not in any stored item, not in any output or
+    // log line (all of the above ran with RUST_LOG=trace).
+    let env = env("cli-scan").await;
+    let items = env
+        .ctx
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(format!("{prefix}-table"))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    assert!(!items.is_empty());
+    let dump = format!("{items:?}");
+    assert!(!dump.contains(&mb.password), "password stored in plaintext");
+    for out in [&add, &personal, &poll] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(&mb.password), "password in output or logs");
+    }
+}
+
+#[test]
+fn bad_input_fails_with_a_clear_message_and_non_zero_exit() {
+    stack();
+    let prefix = unique("bad").to_lowercase();
+    let cases: &[(&[&str], Option<&str>, &str)] = &[
+        (
+            &["poll", "--account", "nobody-here"],
+            None,
+            "unknown account",
+        ),
+        (
+            &[
+                "account",
+                "reset",
+                "nobody-here",
+                "--fetch-since",
+                "2026-01-01",
+            ],
+            None,
+            "unknown account",
+        ),
+        (
+            &["account", "reset", "x", "--fetch-since", "2026-13-45"],
+            None,
+            "fetch-since",
+        ),
+        (
+            &[
+                "account",
+                "add-group",
+                "--name",
+                "bad name!",
+                "--address",
+                "a@example.test",
+                "--imap-host",
+                "127.0.0.1",
+                "--imap-port",
+                "993",
+                "--imap-user",
+                "u",
+                "--password-stdin",
+            ],
+            Some("pw"),
+            "--name",
+        ),
+        (
+            &[
+                "account",
+                "add-group",
+                "--name",
+                "x",
+                "--address",
+                "not-an-address",
+                "--imap-host",
+                "127.0.0.1",
+                "--imap-port",
+                "993",
+                "--imap-user",
+                "u",
+                "--password-stdin",
+            ],
+            Some("pw"),
+            "--address",
+        ),
+        (
+            &[
+                "account",
+                "add-group",
+                "--name",
+                "x",
+                "--address",
+                "a@example.test",
+                "--imap-host",
+                "127.0.0.1",
+                "--imap-port",
+                "993",
+                "--imap-user",
+                "u",
+                "--password-stdin",
+            ],
+            Some(""),
+            "password",
+        ),
+        (
+            &["quarantine", "replay", "nope"],
+            None,
+            "no quarantined message",
+        ),
+    ];
+    for (args, stdin, expect) in cases {
+        let out = mailroom(&prefix, args, *stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            err.contains(expect),
+            "{args:?}: stderr lacks {expect:?}: {err}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: nothing on stdout on failure"
+        );
+    }
+
+    // R-F8b: where private hosts are not allowed, a loopback IMAP host is refused.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .args([
+            "account",
+            "add-group",
+            "--name",
+            "private",
+            "--address",
+            "a@example.test",
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            "993",
+            "--imap-user",
+            "u",
+            "--password-stdin",
+        ])
+        .env("MAILROOM_PREFIX", &prefix)
+        .env("MAILROOM_ALLOW_PRIVATE_HOSTS", "false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("private address"));
+}

@@ -1,0 +1,10 @@
+//! Integration tests against the real local stack: Dovecot for IMAP, moto for DynamoDB, S3,
+//! SQS and KMS. The stack is started by the project's own script (installing it if missing);
+//! every test uses its own resource prefix and its own mailbox users, so tests run in
+//! parallel against one stack without resetting it.
+
+mod adapters;
+mod cli;
+mod harness;
+mod pipeline;
+mod reliability;
