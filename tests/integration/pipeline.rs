@@ -74,7 +74,7 @@ async fn the_same_message_in_two_accounts_is_one_email_linked_to_both() {
     let a = mailbox("two-a");
     let b = mailbox("two-b");
     let shared = message(Some("shared-1@example.com"), "to both of you");
-    deliver(&a, &[shared.clone()]).await;
+    deliver(&a, std::slice::from_ref(&shared)).await;
     deliver(&b, &[shared]).await;
     env.add_account("sales", &a).await;
     env.add_account("support", &b).await;
@@ -96,7 +96,7 @@ async fn a_message_without_message_id_polled_twice_is_one_email() {
     let env = env("noid").await;
     let mb = mailbox("noid");
     let raw = message(None, "no id at all");
-    deliver(&mb, &[raw.clone()]).await;
+    deliver(&mb, std::slice::from_ref(&raw)).await;
     env.add_account("support", &mb).await;
     cycle::run(&env.ctx, named("support")).await.unwrap();
 

@@ -1,1 +1,211 @@
-fn main() {}
+//! `mailroom-bench`: throughput figures quoted in notes (not timed tests).
+//!
+//! - `ingest-core`: parse + dedupe/quarantine decisions + record building over the fixture
+//!   corpus, with in-memory stores (no I/O): emails/s and MB/s.
+//! - `poller`: 2,000 small messages from the local Dovecot, fetched with batched UID FETCH
+//!   (as the poller does) versus one UID FETCH per message; and one full poll into moto.
+//!
+//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller> [--json]`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use chrono::Utc;
+use mailroom::local;
+use mailroom_core::ingest::IngestService;
+use mailroom_core::limits::Limits;
+use mailroom_core::memory::{MemoryBlobs, MemoryStore};
+use mailroom_core::messages::IngestPointer;
+use mailroom_core::model::{ImapSettings, Secret, Security};
+use mailroom_core::poll::plan_batches;
+use mailroom_core::ports::{BlobStore, Mailbox, MailboxSession};
+use serde_json::json;
+
+fn corpus() -> Result<Vec<Vec<u8>>> {
+    let root = local::repo_root().join("tests/fixtures/eml");
+    let mut out = vec![];
+    for group in ["rfc", "legacy", "thirdparty", "malformed"] {
+        for f in std::fs::read_dir(root.join(group))? {
+            let f = f?.path();
+            if f.extension().is_some_and(|e| e == "eml") {
+                out.push(std::fs::read(f)?);
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("no fixtures found under {}", root.display());
+    }
+    Ok(out)
+}
+
+async fn ingest_core(json_out: bool) -> Result<()> {
+    let corpus = corpus()?;
+    let bytes: usize = corpus.iter().map(Vec::len).sum();
+    let limits = Limits::default();
+    // Warm up, then run for at least two seconds.
+    let mut rounds = 0u64;
+    let mut emails = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) || rounds < 3 {
+        let store = MemoryStore::default();
+        let blobs = MemoryBlobs::default();
+        let service = IngestService {
+            emails: &store,
+            blobs: &blobs,
+            limits: &limits,
+        };
+        for (i, raw) in corpus.iter().enumerate() {
+            let key = format!("raw/bench/INBOX/1/{i}.eml");
+            blobs.put(&key, raw.clone(), "message/rfc822").await?;
+            let pointer = IngestPointer {
+                v: 1,
+                account: "bench".into(),
+                folder: "INBOX".into(),
+                uidvalidity: 1,
+                uid: i as u32,
+                key,
+                size: raw.len() as u64,
+                arrived: None,
+                truncated: false,
+                quarantine_id: None,
+            };
+            service.ingest(&pointer, Utc::now()).await?;
+            emails += 1;
+        }
+        rounds += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let per_sec = emails as f64 / secs;
+    let mb_per_sec = (bytes as f64 * rounds as f64) / secs / 1e6;
+    let parse_only = {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < Duration::from_secs(1) {
+            for raw in &corpus {
+                let _ = mailroom_core::parse::parse(raw);
+                n += 1;
+            }
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    };
+    if json_out {
+        println!(
+            "{}",
+            json!({"bench": "ingest-core", "corpus_messages": corpus.len(), "corpus_bytes": bytes,
+                   "emails_per_sec": per_sec, "mb_per_sec": mb_per_sec, "parse_only_per_sec": parse_only})
+        );
+    } else {
+        println!(
+            "ingest core: {:.0} emails/s ({:.1} MB/s) over {} corpus messages ({} bytes); parse alone {:.0}/s",
+            per_sec,
+            mb_per_sec,
+            corpus.len(),
+            bytes,
+            parse_only
+        );
+    }
+    Ok(())
+}
+
+async fn poller(messages: usize, json_out: bool) -> Result<()> {
+    let info = local::up()?;
+    let user = format!("bench-poller-{messages}@example.test");
+    let password = "bench-pass".to_string();
+    local::mailbox_add(&user, &password)?;
+    let connector = mailroom_imap::ImapConnector::new(mailroom_imap::ImapOptions {
+        allow_private_hosts: true,
+        extra_ca_file: Some(info.ca_file.clone()),
+        ..Default::default()
+    })
+    .map_err(|e| anyhow!(e))?;
+    let settings = ImapSettings {
+        host: info.imap_host.clone(),
+        port: info.imaps_port,
+        user: user.clone(),
+        security: Security::ImplicitTls,
+    };
+    let secret = Secret::new(&password);
+    let mut session = connector.connect(&settings, &secret).await?;
+    let existing = session.examine("INBOX").await?.exists as usize;
+    session.logout().await;
+    if existing < messages {
+        let batch: Vec<Vec<u8>> = (existing..messages)
+            .map(|i| {
+                format!(
+                    "From: c{i}@example.com\r\nTo: {user}\r\nSubject: bench {i}\r\nMessage-ID: <bench-{i}@example.com>\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\nA small message body, number {i}, about two hundred bytes long in all.\r\n"
+                )
+                .into_bytes()
+            })
+            .collect();
+        eprintln!("appending {} messages…", batch.len());
+        mailroom_imap::tools::append(&connector, &settings, &secret, "INBOX", &batch).await?;
+    }
+
+    let limits = Limits::default();
+    let mut session = connector.connect(&settings, &secret).await?;
+    session.examine("INBOX").await?;
+    let uids = session.search_since(None).await?;
+    let uids = &uids[..messages.min(uids.len())];
+
+    let start = Instant::now();
+    let metas = session.metadata(uids).await?;
+    let mut fetched = 0usize;
+    let batches = plan_batches(&metas, &limits);
+    for b in &batches {
+        if let mailroom_core::poll::Batch::Whole(m) = b {
+            let ids: Vec<u32> = m.iter().map(|m| m.uid).collect();
+            fetched += session.fetch(&ids).await?.len();
+        }
+    }
+    let batched = start.elapsed();
+
+    let start = Instant::now();
+    let mut single = 0usize;
+    for uid in uids {
+        single += session.fetch(&[*uid]).await?.len();
+    }
+    let one_by_one = start.elapsed();
+    session.logout().await;
+    if fetched != uids.len() || single != uids.len() {
+        bail!(
+            "fetched {fetched} batched and {single} singly of {}",
+            uids.len()
+        );
+    }
+    let b_rate = fetched as f64 / batched.as_secs_f64();
+    let s_rate = single as f64 / one_by_one.as_secs_f64();
+    if json_out {
+        println!(
+            "{}",
+            json!({"bench": "poller", "messages": fetched, "batches": batches.len(),
+                   "batched_per_sec": b_rate, "single_per_sec": s_rate, "speedup": b_rate / s_rate})
+        );
+    } else {
+        println!(
+            "poller IMAP fetch of {fetched} messages: batched UID FETCH {:.0} msg/s ({} commands), one FETCH per message {:.0} msg/s; {:.1}x",
+            b_rate,
+            batches.len() + 1,
+            s_rate,
+            b_rate / s_rate
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json_out = args.iter().any(|a| a == "--json");
+    let messages = args
+        .iter()
+        .position(|a| a == "--messages")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(2000);
+    match args.first().map(String::as_str) {
+        Some("ingest-core") => ingest_core(json_out).await,
+        Some("poller") => poller(messages, json_out).await,
+        _ => bail!("usage: mailroom-bench <ingest-core|poller> [--messages N] [--json]"),
+    }
+}
