@@ -161,3 +161,55 @@ where
     poll_queue.send(&jobs).await?;
     Ok(report)
 }
+
+#[cfg(test)]
+mod cycle_tests {
+    use super::*;
+    use crate::memory::{FakeSecretBox, MemoryQueue, MemoryStore};
+    use crate::messages::PollJob;
+    use crate::model::*;
+    use crate::ports::{AccountStore, SecretBox};
+
+    #[tokio::test]
+    async fn a_thousand_accounts_are_one_listing_and_one_job_each_grouped_by_account() {
+        let store = MemoryStore::default();
+        let now = Utc::now();
+        for i in 0..1000 {
+            let name = format!("acct-{i:04}");
+            let secret = FakeSecretBox.seal(&name, &Secret::new("pw")).await.unwrap();
+            store
+                .create_account(&Account {
+                    v: 1,
+                    name,
+                    kind: AccountKind::Group,
+                    address: None,
+                    owner: None,
+                    imap: ImapSettings {
+                        host: "imap.example.com".into(),
+                        port: 993,
+                        user: "u".into(),
+                        security: Security::ImplicitTls,
+                    },
+                    secret,
+                    folders: vec!["INBOX".into()],
+                    fetch_since: None,
+                    teams: vec![],
+                    active: i % 10 != 0,
+                    created_at: now,
+                    folder_state: Default::default(),
+                    status: AccountStatus::default(),
+                })
+                .await
+                .unwrap();
+        }
+        let queue = MemoryQueue::<PollJob>::default();
+        let report = run_cycle(&store, &queue, now, "tick-1", &Selection::Due)
+            .await
+            .unwrap();
+        assert_eq!(report.accounts, 1000);
+        assert_eq!(report.queued.len(), 900, "inactive accounts are not polled");
+        let sent = queue.sent.lock().unwrap();
+        assert_eq!(sent.len(), 900);
+        assert!(sent.iter().all(|j| j.cycle == "tick-1"));
+    }
+}
