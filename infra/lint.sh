@@ -1,31 +1,13 @@
 #!/usr/bin/env bash
-# Lints template.yaml with cfn-lint (R-Q2). Any finding (error, warning or informational rule that
-# cfn-lint reports by default) makes this script exit non-zero.
+# Lints template.yaml with cfn-lint (R-Q2). Any finding (error, warning or informational rule
+# that cfn-lint reports by default) makes this script exit non-zero.
 #
-# cfn-lint is taken from, in order:
-#   1. $MAILROOM_LOCAL_DIR/lint-venv/bin/cfn-lint (MAILROOM_LOCAL_DIR defaults to /var/tmp/mailroom-local)
-#   2. cfn-lint on PATH
-#   3. a fresh install of the pinned version below into $MAILROOM_LOCAL_DIR/lint-venv
+# cfn-lint comes from one pinned install, made by `infra/local/stack.sh install-lint` into the
+# local stack's lint venv, so CI and developers lint with the same rules whatever is on PATH.
 set -euo pipefail
 
-# Pinned to the version the template was checked with; bump deliberately (new releases add rules).
-CFN_LINT_VERSION="1.51.0"
-
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-local_dir="${MAILROOM_LOCAL_DIR:-/var/tmp/mailroom-local}"
-venv="$local_dir/lint-venv"
-
-if [[ -x "$venv/bin/cfn-lint" ]]; then
-  cfn_lint="$venv/bin/cfn-lint"
-elif command -v cfn-lint >/dev/null 2>&1; then
-  cfn_lint="$(command -v cfn-lint)"
-else
-  echo "lint: cfn-lint not found; installing cfn-lint==$CFN_LINT_VERSION into $venv" >&2
-  mkdir -p "$local_dir"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
-  cfn_lint="$venv/bin/cfn-lint"
-fi
+cfn_lint="$(bash "$repo_root/infra/local/stack.sh" install-lint)"
 
 cd "$repo_root"
 echo "lint: $("$cfn_lint" --version) ($cfn_lint) on $repo_root/template.yaml"
