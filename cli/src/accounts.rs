@@ -96,6 +96,8 @@ pub async fn add(ctx: &Context, new: NewAccount, password: Secret) -> Result<Acc
         created_at: Utc::now(),
         folder_state: Default::default(),
         status: AccountStatus::default(),
+        case: None,
+        person_centric: false,
     };
     match adapters.store.create_account(&account).await {
         Ok(()) => Ok(account),

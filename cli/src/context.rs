@@ -62,6 +62,10 @@ pub async fn connect(prefix: &str) -> Result<Context> {
             "MAILROOM_INGEST_QUEUE_URL",
             resources.ingest_queue_url.clone(),
         ),
+        (
+            "MAILROOM_DISPATCH_QUEUE_URL",
+            resources.dispatch_queue_url.clone(),
+        ),
         ("MAILROOM_KMS_KEY_ID", resources.kms_key_id.clone()),
         // The local IMAP server lives on loopback, with the stack's own certificate.
         ("MAILROOM_ALLOW_PRIVATE_HOSTS", "true".to_string()),

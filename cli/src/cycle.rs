@@ -35,6 +35,8 @@ pub struct AccountCycle {
     pub quarantined: u32,
     /// Messages above the size limit, imported with headers and text only.
     pub oversize: u32,
+    /// Cases created from this account's mail (email-to-case).
+    pub cases_created: u32,
     /// Failures this cycle (a failed poll, or messages whose ingest failed and will retry).
     pub errors: u32,
     pub error: Option<String>,
@@ -154,7 +156,8 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
         let mut done = Vec::new();
         for (r, m) in results.iter().zip_by_id(&batch) {
             match &r.result {
-                Ok((pointer, outcome)) => {
+                Ok(ingested) => {
+                    let (pointer, outcome) = (&ingested.pointer, &ingested.outcome);
                     let name = entry(&mut totals, &pointer.account);
                     let t = totals.get_mut(&name).expect("inserted");
                     match outcome {
@@ -165,6 +168,9 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
                         }
                         IngestOutcome::Duplicate { .. } => t.duplicates += 1,
                         IngestOutcome::Quarantined { .. } => t.quarantined += 1,
+                    }
+                    if ingested.link.as_ref().is_some_and(|l| l.case_created) {
+                        t.cases_created += 1;
                     }
                     done.push(m.receipt_handle.clone());
                 }

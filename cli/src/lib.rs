@@ -12,4 +12,5 @@ pub mod accounts;
 pub mod context;
 pub mod cycle;
 pub mod local;
+pub mod records;
 pub mod views;

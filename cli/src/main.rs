@@ -11,9 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use mailroom::accounts::{self, NewAccount};
 use mailroom::context::{connect, Context};
 use mailroom::{cycle, local, views};
+use mailroom_core::cases::{CaseSettings, Distribution};
 use mailroom_core::messages::IngestPointer;
 use mailroom_core::model::{AccountKind, ImapSettings, Secret, Security};
-use mailroom_core::ports::{AccountStore, EmailStore, Outgoing, Queue};
+use mailroom_core::ports::{AccountStore, EmailStore, Outgoing, Queue, StoreError};
+use mailroom_core::records::{CaseStatus, RecordKind, RecordRef};
 use mailroom_core::schedule::Selection;
 use mailroom_core::SCHEMA_VERSION;
 use serde_json::{json, Value};
@@ -73,6 +75,125 @@ enum Command {
     },
     /// The end-to-end demo: local stack, a demo mailbox with sample mail, one cycle, results.
     Demo,
+    /// Teams cases are distributed in.
+    Teams {
+        #[command(subcommand)]
+        command: TeamsCommand,
+    },
+    /// Users (assignees, followers).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// CRM records email is linked to.
+    Records {
+        #[command(subcommand)]
+        command: RecordsCommand,
+    },
+    /// Make a user follow a record (account:<name>, contact:<email>, lead:<email>,
+    /// opportunity:<name>, case:<number>).
+    Follow { user: String, record: String },
+    /// Cases created from email.
+    Cases {
+        #[command(subcommand)]
+        command: CasesCommand,
+    },
+    /// The timeline of a record.
+    Stream {
+        record: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamsCommand {
+    Add {
+        team: String,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    Add {
+        user: String,
+        #[arg(long = "email")]
+        emails: Vec<String>,
+        /// `team` or `team:position` (repeat).
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        #[arg(long)]
+        inactive: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordsCommand {
+    Add {
+        #[command(subcommand)]
+        record: AddRecord,
+    },
+    /// Import JSON lines, one record a line: {"type":"contact","name":..,"email":..,"account":..}.
+    Import { file: PathBuf },
+    List {
+        /// account, contact, lead, opportunity or case (default: all).
+        kind: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AddRecord {
+    Account {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "email")]
+        emails: Vec<String>,
+    },
+    Contact {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    Lead {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// The contact (email) this lead was converted to.
+        #[arg(long)]
+        converted_contact: Option<String>,
+        #[arg(long)]
+        converted_account: Option<String>,
+    },
+    Opportunity {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CasesCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// New, Assigned, Pending, Closed, Rejected, Duplicate.
+    SetStatus { number: u64, status: String },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +286,22 @@ enum AccountCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Email-to-case settings of a group account (R-C).
+    SetCase {
+        account: String,
+        #[arg(long)]
+        create_case: bool,
+        #[arg(long, default_value = "round-robin")]
+        distribution: Distribution,
+        #[arg(long)]
+        assign_to: Option<String>,
+        #[arg(long)]
+        target_team: Option<String>,
+        #[arg(long)]
+        position: Option<String>,
+        #[arg(long)]
+        reopen_on_reply: bool,
     },
     /// Forget the fetch position and import again from a day (R-F9).
     Reset {
@@ -308,6 +445,120 @@ async fn run(cli: Cli) -> Result<()> {
             quarantine_cmd(&ctx, command).await
         }
         Command::Demo => demo(&cli.prefix).await,
+        Command::Teams { command } => {
+            let ctx = connect(&cli.prefix).await?;
+            match command {
+                TeamsCommand::Add { team } => {
+                    if team.trim().is_empty() || team.contains(':') {
+                        bail!("team: a team name must be non-empty and hold no ':'");
+                    }
+                    ctx.adapters()
+                        .store
+                        .add_team(&team)
+                        .await
+                        .map_err(|e| match e {
+                            StoreError::AlreadyExists(_) => anyhow!("team {team:?} already exists"),
+                            other => other.into(),
+                        })?;
+                    eprintln!("team {team} added");
+                }
+                TeamsCommand::List { json } => {
+                    let teams = ctx.adapters().store.list_teams().await?;
+                    if json {
+                        print_json(&json!(teams
+                            .iter()
+                            .map(|t| json!({"name": t}))
+                            .collect::<Vec<_>>()));
+                    } else {
+                        teams.iter().for_each(|t| println!("{t}"));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Users { command } => {
+            let ctx = connect(&cli.prefix).await?;
+            match command {
+                UsersCommand::Add {
+                    user,
+                    emails,
+                    teams,
+                    inactive,
+                } => {
+                    mailroom::records::add_user(&ctx, &user, &emails, &teams, !inactive).await?;
+                    eprintln!("user {user} added");
+                }
+                UsersCommand::List { json } => {
+                    let users = ctx.adapters().store.list_users().await?;
+                    if json {
+                        print_json(&serde_json::to_value(&users)?);
+                    } else {
+                        for u in users {
+                            println!(
+                                "{:<20} {:<30} {}{}",
+                                u.name,
+                                u.emails.join(","),
+                                u.teams
+                                    .iter()
+                                    .map(|t| match &t.position {
+                                        Some(p) => format!("{}:{p}", t.team),
+                                        None => t.team.clone(),
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(","),
+                                if u.active { "" } else { " (inactive)" }
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Records { command } => {
+            let ctx = connect(&cli.prefix).await?;
+            records_cmd(&ctx, command).await
+        }
+        Command::Follow { user, record } => {
+            let ctx = connect(&cli.prefix).await?;
+            let r: RecordRef = record.parse().map_err(|e: String| anyhow!("record: {e}"))?;
+            let store = &ctx.adapters().store;
+            if store.get_user(&user).await?.is_none() {
+                bail!("user: unknown user {user:?}");
+            }
+            if !store.record_exists(&r).await? {
+                bail!("record: no such record {r}");
+            }
+            store.follow(&user, &r).await?;
+            eprintln!("{user} follows {r}");
+            Ok(())
+        }
+        Command::Cases { command } => {
+            let ctx = connect(&cli.prefix).await?;
+            cases_cmd(&ctx, command).await
+        }
+        Command::Stream { record, json } => {
+            let ctx = connect(&cli.prefix).await?;
+            let r: RecordRef = record.parse().map_err(|e: String| anyhow!("record: {e}"))?;
+            let store = &ctx.adapters().store;
+            if !store.record_exists(&r).await? {
+                bail!("record: no such record {r}");
+            }
+            let entries = store.stream(&r).await?;
+            if json {
+                print_json(&serde_json::to_value(&entries)?);
+            } else {
+                for e in entries {
+                    println!(
+                        "{}  {:<15} {}  {}",
+                        e.at.format("%Y-%m-%d %H:%M"),
+                        e.kind,
+                        e.message_id.as_deref().unwrap_or("-"),
+                        e.subject.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -333,6 +584,7 @@ async fn local_cmd(prefix: &str, command: LocalCommand) -> Result<()> {
                     "bucket": r.bucket,
                     "poll_queue_url": r.poll_queue_url,
                     "ingest_queue_url": r.ingest_queue_url,
+                    "dispatch_queue_url": r.dispatch_queue_url,
                     "kms_key_id": r.kms_key_id,
                 },
             });
@@ -508,6 +760,54 @@ async fn account_cmd(ctx: &Context, command: AccountCommand) -> Result<()> {
             }
             Ok(())
         }
+        AccountCommand::SetCase {
+            account,
+            create_case,
+            distribution,
+            assign_to,
+            target_team,
+            position,
+            reopen_on_reply,
+        } => {
+            let store = &ctx.adapters().store;
+            let a = store.get_account(&account).await?.ok_or_else(|| {
+                anyhow!("unknown account {account:?} (see `mailroom account list`)")
+            })?;
+            if a.kind != AccountKind::Group {
+                bail!(
+                    "account {account:?} is a personal account: only group accounts create cases"
+                );
+            }
+            if let Some(t) = &target_team {
+                if !store.list_teams().await?.contains(t) {
+                    bail!("--target-team: unknown team {t:?}");
+                }
+            } else if create_case && distribution != Distribution::Direct {
+                bail!("--target-team: required for {distribution:?} distribution");
+            }
+            if distribution == Distribution::Direct {
+                let u = assign_to
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("--assign-to: required for direct distribution"))?;
+                if store.get_user(u).await?.is_none() {
+                    bail!("--assign-to: unknown user {u:?}");
+                }
+            }
+            let settings = CaseSettings {
+                create_case,
+                distribution,
+                assign_to,
+                target_team,
+                position,
+                reopen_on_reply,
+            };
+            store.set_case_settings(&account, &settings).await?;
+            eprintln!(
+                "account {account}: email-to-case {}",
+                if create_case { "on" } else { "off" }
+            );
+            Ok(())
+        }
         AccountCommand::Reset { name, fetch_since } => {
             accounts::require(ctx, std::slice::from_ref(&name)).await?;
             ctx.adapters()
@@ -586,6 +886,154 @@ async fn quarantine_cmd(ctx: &Context, command: QuarantineCommand) -> Result<()>
             } else {
                 println!("{id} imported");
             }
+            Ok(())
+        }
+    }
+}
+
+async fn records_cmd(ctx: &Context, command: RecordsCommand) -> Result<()> {
+    let store = &ctx.adapters().store;
+    match command {
+        RecordsCommand::Add { record } => {
+            let v = match record {
+                AddRecord::Account { name, emails } => {
+                    json!({"type": "account", "name": name, "emails": emails})
+                }
+                AddRecord::Contact {
+                    name,
+                    email,
+                    account,
+                } => json!({"type": "contact", "name": name, "email": email, "account": account}),
+                AddRecord::Lead {
+                    name,
+                    email,
+                    converted_contact,
+                    converted_account,
+                } => {
+                    json!({"type": "lead", "name": name, "email": email, "converted_contact": converted_contact, "converted_account": converted_account})
+                }
+                AddRecord::Opportunity { name, account } => {
+                    json!({"type": "opportunity", "name": name, "account": account})
+                }
+            };
+            let r = mailroom::records::record_from_json(&v).map_err(|e| {
+                anyhow!(
+                    "{}",
+                    e.to_string().replace("field \"", "--").replace('"', "")
+                )
+            })?;
+            mailroom::records::add_record(ctx, &r).await?;
+            eprintln!("{} added", r.reference());
+            Ok(())
+        }
+        RecordsCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let n = mailroom::records::import(ctx, &text).await?;
+            eprintln!("imported {n} record(s)");
+            Ok(())
+        }
+        RecordsCommand::List { kind, json } => {
+            let kinds: Vec<RecordKind> = match kind {
+                Some(k) => vec![k.parse().map_err(|e: String| anyhow!("type: {e}"))?],
+                None => vec![
+                    RecordKind::Account,
+                    RecordKind::Contact,
+                    RecordKind::Lead,
+                    RecordKind::Opportunity,
+                    RecordKind::Case,
+                ],
+            };
+            let mut all = Vec::new();
+            for k in kinds {
+                for mut r in store.list_records(k).await? {
+                    r["type"] = json!(k.as_str());
+                    all.push(r);
+                }
+            }
+            if json {
+                print_json(&Value::Array(all));
+            } else {
+                for r in all {
+                    println!(
+                        "{:<12} {:<30} {}",
+                        r["type"].as_str().unwrap_or(""),
+                        r["name"]
+                            .as_str()
+                            .map(str::to_string)
+                            .or_else(|| r["number"].as_u64().map(|n| n.to_string()))
+                            .unwrap_or_default(),
+                        r["email"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn cases_cmd(ctx: &Context, command: CasesCommand) -> Result<()> {
+    let store = &ctx.adapters().store;
+    match command {
+        CasesCommand::List { json } => {
+            let cases = store.list_cases().await?;
+            let contacts = store.list_records(RecordKind::Contact).await?;
+            let contact_name = |email: &str| {
+                contacts
+                    .iter()
+                    .find(|c| c["email"] == email)
+                    .and_then(|c| c["name"].as_str().map(str::to_string))
+            };
+            let mut out = Vec::new();
+            for c in &cases {
+                let emails: Vec<String> = store
+                    .stream(&RecordRef::case(c.number))
+                    .await?
+                    .into_iter()
+                    .filter(|e| e.kind == "email_received")
+                    .filter_map(|e| e.message_id)
+                    .collect();
+                out.push(json!({
+                    "number": c.number,
+                    "name": c.name,
+                    "status": format!("{:?}", c.status),
+                    "assigned_user": c.assigned_user,
+                    "account": c.account,
+                    "contact": c.contact.as_deref().map(|e| contact_name(e).unwrap_or_else(|| e.to_string())),
+                    "contact_email": c.contact,
+                    "lead": c.lead,
+                    "teams": c.teams,
+                    "mail_account": c.mail_account,
+                    "emails": emails,
+                    "created_at": c.created_at,
+                }));
+            }
+            if json {
+                print_json(&Value::Array(out));
+            } else {
+                for c in out {
+                    println!(
+                        "#{:<5} {:<9} {:<12} {:<40} {} email(s)",
+                        c["number"],
+                        c["status"].as_str().unwrap_or(""),
+                        c["assigned_user"].as_str().unwrap_or("-"),
+                        c["name"].as_str().unwrap_or(""),
+                        c["emails"].as_array().map(|a| a.len()).unwrap_or(0)
+                    );
+                }
+            }
+            Ok(())
+        }
+        CasesCommand::SetStatus { number, status } => {
+            let status: CaseStatus = status.parse().map_err(|e: String| anyhow!("status: {e}"))?;
+            let case = store
+                .set_case_status(number, status)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound(_) => anyhow!("no case {number}"),
+                    other => other.into(),
+                })?;
+            eprintln!("case {} is {:?}", case.number, case.status);
             Ok(())
         }
     }

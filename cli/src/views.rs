@@ -81,7 +81,21 @@ pub fn email(e: &EmailRecord) -> Value {
             "content_id": a.content_id,
         })).collect::<Vec<_>>(),
         "received_at": e.received_at,
+        "parent": e.parent.as_ref().map(record_ref),
+        "case": e.case,
     })
+}
+
+/// `{"type": "case", "id": "42", "number": 42}`, `{"type": "account", "id": "Acme", "name": "Acme"}`.
+pub fn record_ref(r: &mailroom_core::records::RecordRef) -> Value {
+    use mailroom_core::records::RecordKind;
+    let mut v = json!({"type": r.kind.as_str(), "id": r.id});
+    match r.kind {
+        RecordKind::Case => v["number"] = json!(r.id.parse::<u64>().ok()),
+        RecordKind::Contact | RecordKind::Lead => v["email"] = json!(r.id),
+        _ => v["name"] = json!(r.id),
+    }
+    v
 }
 
 pub fn quarantine(q: &QuarantineRecord) -> Value {

@@ -460,6 +460,11 @@ start_dovecot() {
 
 start_moto() {
   local pid
+  # An earlier stack may run moto's stock (thread-unsafe) server from our venv: replace it.
+  if pid=$(moto_pid) && ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q moto_server_serial; then
+    log "moto (pid $pid) is the stock threaded server; restarting it serialised"
+    stop_moto
+  fi
   if pid=$(moto_pid); then
     if [[ $(cat "$MOTO_PORTFILE" 2>/dev/null) == "$MOTO_PORT" ]]; then
       log "moto already running (pid $pid, port $MOTO_PORT)"
@@ -474,7 +479,9 @@ start_moto() {
   fi
   log "starting moto on 127.0.0.1:$MOTO_PORT (log $MOTO_LOG)"
   # setsid: own session, so a Ctrl-C in the caller's terminal does not kill it.
-  nohup setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" </dev/null >>"$MOTO_LOG" 2>&1 9>&- &
+  # Our launcher serialises request handling: moto's transactions are not thread-safe (see
+  # moto_server_serial.py); the exactly-once tests depend on atomic conditional writes.
+  nohup setsid "$VENV/bin/python" "$SCRIPT_DIR/moto_server_serial.py" 127.0.0.1 "$MOTO_PORT" </dev/null >>"$MOTO_LOG" 2>&1 9>&- &
   echo $! >"$MOTO_PIDFILE"
   echo "$MOTO_PORT" >"$MOTO_PORTFILE"
 }

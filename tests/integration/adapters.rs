@@ -145,4 +145,78 @@ async fn the_emulator_serialises_conditional_writes_under_parallel_requests() {
         }
     }
     assert_eq!(wins, 1, "exactly one conditional put may win");
+
+    // Transactions too: 40 racing claims of one key, each also bumping a counter. Exactly one
+    // commits, the others are cancelled (never a 500, never a half-applied transaction).
+    use aws_sdk_dynamodb::types::{AttributeValue as Av, Put, TransactWriteItem, Update};
+    let mut tasks = vec![];
+    for i in 0..40 {
+        let client = client.clone();
+        let table = table.clone();
+        tasks.push(tokio::spawn(async move {
+            let claim = Put::builder()
+                .table_name(&table)
+                .item("pk", Av::S("RACE".into()))
+                .item("sk", Av::S("TX".into()))
+                .item("winner", Av::N(i.to_string()))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .unwrap();
+            let bump = Update::builder()
+                .table_name(&table)
+                .key("pk", Av::S("RACE".into()))
+                .key("sk", Av::S("COUNT".into()))
+                .update_expression("ADD n :one")
+                .expression_attribute_values(":one", Av::N("1".into()))
+                .build()
+                .unwrap();
+            match client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(claim).build())
+                .transact_items(TransactWriteItem::builder().update(bump).build())
+                .send()
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(format!("{e:?}")),
+            }
+        }));
+    }
+    let mut committed = 0;
+    for t in tasks {
+        if t.await
+            .unwrap()
+            .expect("no emulator error under parallel transactions")
+        {
+            committed += 1;
+        }
+    }
+    assert_eq!(committed, 1);
+    let count = client
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("RACE".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("COUNT".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        count["n"].as_n().unwrap(),
+        "1",
+        "cancelled transactions applied nothing"
+    );
 }

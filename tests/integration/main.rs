@@ -4,7 +4,9 @@
 //! parallel against one stack without resetting it.
 
 mod adapters;
+mod cases;
 mod cli;
+mod concurrency;
 mod harness;
 mod pipeline;
 mod reliability;

@@ -1,39 +1,82 @@
-//! `ingest`: turns ingest pointers into stored emails (or quarantine records), concurrently,
-//! failing only the records whose backing service failed.
+//! `ingest`: turns ingest pointers into stored emails (or quarantine records), links each to
+//! its parent record and, for group accounts with email-to-case, to its case. Records run
+//! concurrently; only those whose backing service failed are retried.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use mailroom_aws::Adapters;
+use mailroom_core::cases::{LinkOutcome, LinkService};
 use mailroom_core::ingest::{IngestOutcome, IngestService};
 use mailroom_core::messages::{decode, IngestPointer};
+use mailroom_core::ports::AccountStore;
+use mailroom_core::records::normalize_address;
 use mailroom_runtime::{process_batch, RecordResult};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// What happened to one pointer.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub pointer: IngestPointer,
+    pub outcome: IngestOutcome,
+    pub link: Option<LinkOutcome>,
+}
+
 pub async fn handle(
     adapters: &Adapters,
     event: SqsEvent,
-) -> (
-    SqsBatchResponse,
-    Vec<RecordResult<(IngestPointer, IngestOutcome), Error>>,
-) {
+) -> (SqsBatchResponse, Vec<RecordResult<Ingested, Error>>) {
     let service = IngestService {
         emails: &adapters.store,
         blobs: &adapters.blobs,
         limits: &adapters.config.limits,
     };
-    let service = &service;
+    // One account listing per batch: settings for email-to-case and our own addresses.
+    let accounts = match adapters.store.list_accounts().await {
+        Ok(a) => a,
+        Err(e) => {
+            let message = e.to_string();
+            return process_batch(event, 1, |_| {
+                let message = message.clone();
+                async move { Err::<Ingested, Error>(message.into()) }
+            })
+            .await;
+        }
+    };
+    let ours: Vec<String> = accounts
+        .iter()
+        .filter_map(|a| a.address.as_deref().map(normalize_address))
+        .collect();
+    let linker = LinkService {
+        crm: &adapters.store,
+        events: &adapters.dispatch_queue,
+        our_addresses: &ours,
+    };
+    let (service, linker, accounts) = (&service, &linker, &accounts);
     process_batch(event, 10, |record| async move {
         let pointer: IngestPointer = decode(record.body.as_deref().unwrap_or_default())?;
-        let outcome = service.ingest(&pointer, Utc::now()).await?;
+        let now = Utc::now();
+        let (outcome, email) = service.ingest_with_record(&pointer, now).await?;
+        // Linking runs on every delivery, duplicates too: it is idempotent, and a crash
+        // between storing and linking must not leave an email without its case.
+        let link = match (email, accounts.iter().find(|a| a.name == pointer.account)) {
+            (Some(email), Some(account)) => Some(linker.link(&email, account, now).await?),
+            _ => None,
+        };
         // Ids and outcomes only: subjects and bodies stay out of the logs (R-Q5).
         tracing::info!(
             account = %pointer.account,
             uid = pointer.uid,
             outcome = ?outcome,
+            parent = ?link.as_ref().and_then(|l| l.parent.as_ref()).map(|p| p.to_string()),
+            case = ?link.as_ref().and_then(|l| l.case),
             "ingested"
         );
-        Ok::<_, Error>((pointer, outcome))
+        Ok::<_, Error>(Ingested {
+            pointer,
+            outcome,
+            link,
+        })
     })
     .await
 }
@@ -57,5 +100,18 @@ mod tests {
             .collect();
         assert!(decode::<IngestPointer>(&bodies[0]).is_ok());
         assert!(decode::<IngestPointer>(&bodies[1]).is_err());
+    }
+
+    #[test]
+    fn dispatch_sample_events_parse() {
+        for raw in [
+            include_str!("../../../events/dispatch/case-created.json"),
+            include_str!("../../../events/dispatch/email-linked.json"),
+        ] {
+            let event: SqsEvent = serde_json::from_str(raw).unwrap();
+            let e: mailroom_core::cases::DispatchEvent =
+                serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+            assert!(e.id.starts_with(&e.kind));
+        }
     }
 }

@@ -9,6 +9,8 @@ pub struct Resources {
     pub bucket: String,
     pub poll_queue_url: String,
     pub ingest_queue_url: String,
+    /// Events for dispatch (auto-replies, notifications): `case.created`, `email.linked`.
+    pub dispatch_queue_url: String,
     /// Key id, ARN or `alias/...`.
     pub kms_key_id: String,
 }
@@ -68,6 +70,7 @@ impl Config {
                 bucket: required("MAILROOM_BUCKET")?,
                 poll_queue_url: required("MAILROOM_POLL_QUEUE_URL")?,
                 ingest_queue_url: required("MAILROOM_INGEST_QUEUE_URL")?,
+                dispatch_queue_url: required("MAILROOM_DISPATCH_QUEUE_URL")?,
                 kms_key_id: required("MAILROOM_KMS_KEY_ID")?,
             },
             limits,
@@ -114,6 +117,7 @@ mod tests {
         ("MAILROOM_BUCKET", "b"),
         ("MAILROOM_POLL_QUEUE_URL", "p"),
         ("MAILROOM_INGEST_QUEUE_URL", "i"),
+        ("MAILROOM_DISPATCH_QUEUE_URL", "d"),
         ("MAILROOM_KMS_KEY_ID", "alias/k"),
     ];
 

@@ -12,6 +12,7 @@
 
 pub mod blobs;
 pub mod config;
+pub mod crm;
 pub mod dynamo;
 pub mod item;
 pub mod provision;
@@ -80,6 +81,7 @@ pub struct Adapters {
     pub blobs: S3Blobs,
     pub poll_queue: SqsQueue,
     pub ingest_queue: SqsQueue,
+    pub dispatch_queue: SqsQueue,
     pub secrets: KmsSecretBox,
     pub config: Config,
 }
@@ -92,6 +94,7 @@ impl Adapters {
             blobs: S3Blobs::new(clients.s3.clone(), &r.bucket),
             poll_queue: SqsQueue::new(clients.sqs.clone(), &r.poll_queue_url),
             ingest_queue: SqsQueue::new(clients.sqs.clone(), &r.ingest_queue_url),
+            dispatch_queue: SqsQueue::new(clients.sqs.clone(), &r.dispatch_queue_url),
             secrets: KmsSecretBox::new(
                 clients.kms.clone(),
                 &r.kms_key_id,

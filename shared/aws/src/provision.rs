@@ -19,6 +19,8 @@ pub struct Names {
     pub poll_dlq: String,
     pub ingest_queue: String,
     pub ingest_dlq: String,
+    pub dispatch_queue: String,
+    pub dispatch_dlq: String,
     pub key_alias: String,
 }
 
@@ -31,6 +33,8 @@ impl Names {
             poll_dlq: format!("{prefix}-poll-dlq.fifo"),
             ingest_queue: format!("{prefix}-ingest"),
             ingest_dlq: format!("{prefix}-ingest-dlq"),
+            dispatch_queue: format!("{prefix}-dispatch"),
+            dispatch_dlq: format!("{prefix}-dispatch-dlq"),
             key_alias: format!("alias/{prefix}"),
         }
     }
@@ -66,12 +70,16 @@ pub async fn provision(clients: &Clients, prefix: &str) -> StoreResult<Resources
     let ingest_dlq = create_queue(clients, &n.ingest_dlq, false, None).await?;
     let ingest_queue =
         create_queue(clients, &n.ingest_queue, false, Some((&ingest_dlq, 5))).await?;
+    let dispatch_dlq = create_queue(clients, &n.dispatch_dlq, false, None).await?;
+    let dispatch_queue =
+        create_queue(clients, &n.dispatch_queue, false, Some((&dispatch_dlq, 5))).await?;
     let kms_key_id = create_key(clients, &n.key_alias).await?;
     Ok(Resources {
         table: n.table,
         bucket: n.bucket,
         poll_queue_url: poll_queue,
         ingest_queue_url: ingest_queue,
+        dispatch_queue_url: dispatch_queue,
         kms_key_id,
     })
 }

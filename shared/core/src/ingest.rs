@@ -49,35 +49,49 @@ impl<E: EmailStore, B: BlobStore> IngestService<'_, E, B> {
         pointer: &IngestPointer,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
+        Ok(self.ingest_with_record(pointer, now).await?.0)
+    }
+
+    /// As [`Self::ingest`], also handing back the email as parsed (for linking), unless it
+    /// was quarantined.
+    pub async fn ingest_with_record(
+        &self,
+        pointer: &IngestPointer,
+        now: DateTime<Utc>,
+    ) -> Result<(IngestOutcome, Option<EmailRecord>), StoreError> {
         let raw = self
             .blobs
             .get(&pointer.key)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("raw message {}", pointer.key)))?;
-        let outcome = match parse(&raw) {
+        let (outcome, record) = match parse(&raw) {
             Ok(parsed) => {
                 let record = self.store_parts(&parsed, pointer, now).await?;
                 let email_id = record.email_id.clone();
-                match self.emails.upsert_email(&record, &pointer.account).await? {
+                let outcome = match self.emails.upsert_email(&record, &pointer.account).await? {
                     Upsert::Created => IngestOutcome::Imported { email_id },
                     Upsert::Linked => IngestOutcome::Linked { email_id },
                     Upsert::AlreadyLinked => IngestOutcome::Duplicate { email_id },
-                }
+                };
+                (outcome, Some(record))
             }
             Err(reason) => {
                 let record = self
                     .quarantine(pointer, &raw, reason.to_string(), now)
                     .await?;
-                return Ok(IngestOutcome::Quarantined {
-                    id: record.id,
-                    reason: record.reason,
-                });
+                return Ok((
+                    IngestOutcome::Quarantined {
+                        id: record.id,
+                        reason: record.reason,
+                    },
+                    None,
+                ));
             }
         };
         if let Some(id) = &pointer.quarantine_id {
             self.emails.remove_quarantine(id).await?;
         }
-        Ok(outcome)
+        Ok((outcome, record))
     }
 
     /// Bodies too large for the item and all attachments go to S3 under the email id.
@@ -148,6 +162,9 @@ impl<E: EmailStore, B: BlobStore> IngestService<'_, E, B> {
             auto_submitted: p.auto_submitted,
             list: p.list,
             bounce: p.bounce,
+            dmarc_fail: p.dmarc_fail,
+            parent: None,
+            case: None,
             size: pointer.size.max(p.size),
             attachments_skipped: pointer.truncated,
             text,

@@ -10,10 +10,13 @@
 //! - [`poll`]: one account's poll: watermarks, batch planning, store-then-enqueue-then-advance.
 //! - [`ingest`]: one pointer's ingest: parse, dedupe, quarantine.
 //! - [`limits`]: tunables with their validation.
+//! - [`records`]: CRM records, users, teams, cases, streams.
+//! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
 //!
 //! Every function takes what it needs through a port, so the same code runs in a Lambda, in the
 //! operator CLI, and in tests with in-memory fakes ([`memory`]).
 
+pub mod cases;
 pub mod ids;
 pub mod ingest;
 pub mod limits;
@@ -23,6 +26,7 @@ pub mod model;
 pub mod parse;
 pub mod poll;
 pub mod ports;
+pub mod records;
 pub mod schedule;
 
 /// Version stamped on every stored item and queue message this release writes.

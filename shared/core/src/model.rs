@@ -153,6 +153,11 @@ pub struct AccountStatus {
     /// Last time a poll found new mail; drives the adaptive interval (R-F10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_mail_at: Option<DateTime<Utc>>,
+    /// Last email-to-case problem (e.g. no eligible assignee); the case was still created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_error_at: Option<DateTime<Utc>>,
 }
 
 /// A watched mailbox: configuration, watermarks and status in one item, so the scheduler lists
@@ -182,6 +187,12 @@ pub struct Account {
     pub folder_state: BTreeMap<String, FolderState>,
     #[serde(default)]
     pub status: AccountStatus,
+    /// Email-to-case settings (group accounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<crate::cases::CaseSettings>,
+    /// Link mail from a contact to the contact itself, not to its account (R-L3).
+    #[serde(default)]
+    pub person_centric: bool,
 }
 
 /// Account names are keys, S3 path parts and AES-GCM associated data: keep them plain.
@@ -257,6 +268,14 @@ pub struct EmailRecord {
     pub auto_submitted: bool,
     pub list: bool,
     pub bounce: bool,
+    /// The receiving server recorded `dmarc=fail` (Authentication-Results): no `[#N]` trust.
+    #[serde(default)]
+    pub dmarc_fail: bool,
+    /// The record this email is filed under (R-L).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<crate::records::RecordRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<u64>,
     pub size: u64,
     /// Above the size limit: headers and text only, attachments skipped (R-F6).
     pub attachments_skipped: bool,

@@ -39,6 +39,8 @@ pub struct ParsedEmail {
     pub list: bool,
     /// A delivery status notification: `multipart/report; report-type=delivery-status` (R-A4).
     pub bounce: bool,
+    /// Authentication-Results of the receiving server says `dmarc=fail`.
+    pub dmarc_fail: bool,
     /// Empty when the message has no readable text (mail-parser derives it from HTML otherwise).
     pub text: String,
     pub html: Option<String>,
@@ -157,6 +159,15 @@ fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
         })
         .unwrap_or(false);
 
+    let dmarc_fail = m
+        .header_values("Authentication-Results")
+        .filter_map(|v| v.as_text())
+        .any(|v| {
+            v.to_ascii_lowercase()
+                .replace(' ', "")
+                .contains("dmarc=fail")
+        });
+
     let text = (0..m.text_body_count())
         .filter_map(|i| m.body_text(i))
         .collect::<Vec<_>>()
@@ -194,6 +205,7 @@ fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
         auto_submitted,
         list,
         bounce,
+        dmarc_fail,
         text,
         html,
         attachments,

@@ -69,6 +69,8 @@ mod tests {
             created_at: created,
             folder_state: BTreeMap::new(),
             status: AccountStatus::default(),
+            case: None,
+            person_centric: false,
         }
     }
 
@@ -198,6 +200,8 @@ mod cycle_tests {
                     created_at: now,
                     folder_state: Default::default(),
                     status: AccountStatus::default(),
+                    case: None,
+                    person_centric: false,
                 })
                 .await
                 .unwrap();

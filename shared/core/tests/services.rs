@@ -66,6 +66,8 @@ impl World {
                 created_at: t("2026-01-01T00:00:00Z"),
                 folder_state: BTreeMap::new(),
                 status: AccountStatus::default(),
+                case: None,
+                person_centric: false,
             })
             .await
             .unwrap();

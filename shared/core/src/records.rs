@@ -1,0 +1,283 @@
+//! CRM records Mailroom links email to (R-L), the users and teams cases go to (R-C), and the
+//! record stream. Stored by the DynamoDB adapter; names here are the ids the CLI uses.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::SCHEMA_VERSION;
+
+fn schema_version() -> u32 {
+    SCHEMA_VERSION
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Account,
+    Contact,
+    Lead,
+    Opportunity,
+    Case,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Account => "account",
+            RecordKind::Contact => "contact",
+            RecordKind::Lead => "lead",
+            RecordKind::Opportunity => "opportunity",
+            RecordKind::Case => "case",
+        }
+    }
+}
+
+impl std::str::FromStr for RecordKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "account" => RecordKind::Account,
+            "contact" => RecordKind::Contact,
+            "lead" => RecordKind::Lead,
+            "opportunity" => RecordKind::Opportunity,
+            "case" => RecordKind::Case,
+            other => {
+                return Err(format!(
+                    "unknown record type {other:?} (account, contact, lead, opportunity, case)"
+                ))
+            }
+        })
+    }
+}
+
+/// A record reference as written on the command line: `contact:ann@example.com`,
+/// `account:Acme`, `case:42`. Contacts and leads are named by address, the rest by name/number.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordRef {
+    pub kind: RecordKind,
+    pub id: String,
+}
+
+impl RecordRef {
+    pub fn new(kind: RecordKind, id: impl Into<String>) -> Self {
+        let id = id.into();
+        let id = match kind {
+            RecordKind::Contact | RecordKind::Lead => normalize_address(&id),
+            _ => id,
+        };
+        RecordRef { kind, id }
+    }
+    pub fn case(number: u64) -> Self {
+        RecordRef::new(RecordKind::Case, number.to_string())
+    }
+}
+
+impl std::fmt::Display for RecordRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.id)
+    }
+}
+
+impl std::str::FromStr for RecordRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, id) = s.split_once(':').ok_or_else(|| {
+            format!("record {s:?} must be written type:id, e.g. contact:ann@example.com")
+        })?;
+        let kind: RecordKind = kind.parse()?;
+        if id.trim().is_empty() {
+            return Err(format!("record {s:?} has no id"));
+        }
+        if kind == RecordKind::Case && id.parse::<u64>().is_err() {
+            return Err(format!("case {id:?} is not a case number"));
+        }
+        Ok(RecordRef::new(kind, id.trim()))
+    }
+}
+
+/// Addresses compare case-insensitively (the local part too: nobody relies on case there).
+pub fn normalize_address(a: &str) -> String {
+    a.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_lowercase()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CrmAccount {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub name: String,
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Contact {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub name: String,
+    /// Primary address; the contact's id.
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lead {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub name: String,
+    pub email: String,
+    /// Set when converted: linking then resolves to what the lead became (R-L1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_account: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Opportunity {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum CaseStatus {
+    New,
+    Assigned,
+    Pending,
+    Closed,
+    Rejected,
+    Duplicate,
+}
+
+impl CaseStatus {
+    /// Open cases count towards least-busy (R-C3).
+    pub fn is_open(self) -> bool {
+        !matches!(
+            self,
+            CaseStatus::Closed | CaseStatus::Rejected | CaseStatus::Duplicate
+        )
+    }
+}
+
+impl std::str::FromStr for CaseStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "new" => CaseStatus::New,
+            "assigned" => CaseStatus::Assigned,
+            "pending" => CaseStatus::Pending,
+            "closed" => CaseStatus::Closed,
+            "rejected" => CaseStatus::Rejected,
+            "duplicate" => CaseStatus::Duplicate,
+            _ => {
+                return Err(format!(
+                    "unknown status {s:?} (New, Assigned, Pending, Closed, Rejected, Duplicate)"
+                ))
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Case {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub number: u64,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub status: CaseStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_user: Option<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    /// The group account whose mail created it.
+    pub mail_account: String,
+    pub thread_key: String,
+    /// Addresses already on the thread: who may use `[#N]` (R-L2).
+    #[serde(default)]
+    pub participants: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TeamMembership {
+    pub team: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct User {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub name: String,
+    #[serde(default)]
+    pub emails: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<TeamMembership>,
+    pub active: bool,
+    /// Members of a team are ordered by when they were added: the round-robin order.
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn position_in(&self, team: &str) -> Option<Option<&str>> {
+        self.teams
+            .iter()
+            .find(|m| m.team == team)
+            .map(|m| m.position.as_deref())
+    }
+}
+
+/// One line of a record's timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamEntry {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub at: DateTime<Utc>,
+    /// `email_received`, `email_sent`, `case_created`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_refs_parse_and_normalise() {
+        let r: RecordRef = "contact:Ann@Example.COM".parse().unwrap();
+        assert_eq!(r.to_string(), "contact:ann@example.com");
+        assert_eq!("case:42".parse::<RecordRef>().unwrap(), RecordRef::case(42));
+        assert!("case:abc".parse::<RecordRef>().is_err());
+        assert!("thing:x".parse::<RecordRef>().is_err());
+        assert!("account".parse::<RecordRef>().is_err());
+    }
+
+    #[test]
+    fn open_statuses() {
+        assert!(CaseStatus::New.is_open() && CaseStatus::Assigned.is_open());
+        assert!(!CaseStatus::Closed.is_open() && !CaseStatus::Duplicate.is_open());
+        assert_eq!("closed".parse::<CaseStatus>().unwrap(), CaseStatus::Closed);
+    }
+}
