@@ -1109,6 +1109,48 @@ async fn demo(prefix: &str) -> Result<()> {
     .await?;
     eprintln!("group account {name} added (IMAP over TLS, password sealed with KMS)");
 
+    // Email-to-case: a support team of three, round-robin, and one known customer.
+    let store = &ctx.adapters().store;
+    match store.add_team("support").await {
+        Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    for user in ["ann", "ben", "cat"] {
+        if store.get_user(user).await?.is_none() {
+            mailroom::records::add_user(
+                &ctx,
+                user,
+                &[format!("{user}@corp.example")],
+                &["support:L1".into()],
+                true,
+            )
+            .await?;
+        }
+    }
+    let customer = mailroom_aws::crm::NewRecord::Contact(mailroom_core::records::Contact {
+        v: SCHEMA_VERSION,
+        name: "Petra Schmidt".into(),
+        email: "petra.schmidt@example.com".into(),
+        account: None,
+    });
+    if !store.record_exists(&customer.reference()).await? {
+        store.add_record(&customer).await?;
+    }
+    store
+        .set_case_settings(
+            &name,
+            &CaseSettings {
+                create_case: true,
+                distribution: Distribution::RoundRobin,
+                assign_to: None,
+                target_team: Some("support".into()),
+                position: None,
+                reopen_on_reply: true,
+            },
+        )
+        .await?;
+    eprintln!("email-to-case on: round-robin over team support (ann, ben, cat)");
+
     let totals = cycle::run(&ctx, Selection::Named(vec![name.clone()])).await?;
     println!("\n== poll cycle ==");
     print_cycle(&totals);
@@ -1129,6 +1171,30 @@ async fn demo(prefix: &str) -> Result<()> {
                 .collect::<String>(),
             e.from.as_ref().map(|f| f.address.as_str()).unwrap_or("-"),
             e.attachments.len()
+        );
+    }
+    println!("\n== cases created from {name} (auto-replies and bounces create none) ==");
+    let mut cases: Vec<_> = store
+        .list_cases()
+        .await?
+        .into_iter()
+        .filter(|c| c.mail_account == name)
+        .collect();
+    cases.sort_by_key(|c| c.number);
+    for c in &cases {
+        let emails = store
+            .stream(&RecordRef::case(c.number))
+            .await?
+            .iter()
+            .filter(|e| e.kind == "email_received")
+            .count();
+        println!(
+            "  #{:<5} {:<9} {:<5} {:<45} {} email(s)",
+            c.number,
+            format!("{:?}", c.status),
+            c.assigned_user.as_deref().unwrap_or("-"),
+            c.name.chars().take(45).collect::<String>(),
+            emails
         );
     }
     println!("\n== quarantine of {name} ==");

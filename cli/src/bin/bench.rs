@@ -5,7 +5,10 @@
 //! - `poller`: 2,000 small messages from the local Dovecot, fetched with batched UID FETCH
 //!   (as the poller does) versus one UID FETCH per message; and one full poll into moto.
 //!
-//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller> [--json]`.
+//! - `requests`: DynamoDB requests per email on the common ingest paths (new thread with a
+//!   case, reply joining a case, email with no case), against the local stack.
+//!
+//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller|requests> [--json]`.
 
 use std::time::{Duration, Instant};
 
@@ -192,6 +195,154 @@ async fn poller(messages: usize, json_out: bool) -> Result<()> {
     Ok(())
 }
 
+async fn requests(json_out: bool) -> Result<()> {
+    use mailroom_aws::{Adapters, RequestCounter};
+    use mailroom_core::cases::{CaseSettings, Distribution};
+    use mailroom_core::model::*;
+    use mailroom_core::ports::{AccountStore, SecretBox};
+
+    local::up()?;
+    let prefix = format!("bench-req-{}", Utc::now().format("%H%M%S"));
+    let ctx = mailroom::context::connect(&prefix).await?;
+    let store = &ctx.adapters().store;
+    store.add_team("l1").await?;
+    for u in ["ann", "ben", "cat"] {
+        mailroom::records::add_user(
+            &ctx,
+            u,
+            &[format!("{u}@corp.example")],
+            &["l1".into()],
+            true,
+        )
+        .await?;
+    }
+    store
+        .add_record(&mailroom_aws::crm::NewRecord::Contact(
+            mailroom_core::records::Contact {
+                v: 1,
+                name: "Known".into(),
+                email: "known@cust.example".into(),
+                account: None,
+            },
+        ))
+        .await?;
+    for (name, case) in [("support", true), ("archive", false)] {
+        let secret = ctx.adapters().secrets.seal(name, &Secret::new("x")).await?;
+        store
+            .create_account(&Account {
+                v: 1,
+                name: name.into(),
+                kind: AccountKind::Group,
+                address: Some(format!("{name}@example.test")),
+                owner: None,
+                imap: ImapSettings {
+                    host: "imap.example.test".into(),
+                    port: 993,
+                    user: name.into(),
+                    security: Security::ImplicitTls,
+                },
+                secret,
+                folders: vec!["INBOX".into()],
+                fetch_since: None,
+                teams: vec![],
+                active: true,
+                created_at: Utc::now(),
+                folder_state: Default::default(),
+                status: AccountStatus::default(),
+                case: case.then(|| CaseSettings {
+                    create_case: true,
+                    distribution: Distribution::RoundRobin,
+                    assign_to: None,
+                    target_team: Some("l1".into()),
+                    position: None,
+                    reopen_on_reply: false,
+                }),
+                person_centric: false,
+            })
+            .await?;
+    }
+    let counter = RequestCounter::default();
+    let clients = ctx.clients.clone().counting_dynamodb(counter.clone());
+    let adapters = Adapters::new(&clients, ctx.config().clone());
+
+    const N: usize = 20;
+    let mut results = serde_json::Map::new();
+    /// (Message-ID, extra headers) of the i-th email of a scenario.
+    type MakeMail = fn(usize) -> (String, String);
+    let scenarios: [(&str, &str, MakeMail); 3] = [
+        ("new_thread_with_case", "support", |i| {
+            (format!("root-{i}@cust.example"), String::new())
+        }),
+        ("reply_joining_case", "support", |i| {
+            (format!("reply-{i}@cust.example"), format!("In-Reply-To: <root-{i}@cust.example>\r\nReferences: <root-{i}@cust.example>\r\n"))
+        }),
+        ("email_without_case", "archive", |i| {
+            (format!("plain-{i}@cust.example"), String::new())
+        }),
+    ];
+    let mut uid = 0u32;
+    for (label, account, make) in scenarios {
+        let mut pointers = vec![];
+        for i in 0..N {
+            uid += 1;
+            let (id, extra) = make(i);
+            let raw = format!(
+                "From: known@cust.example\r\nTo: {account}@example.test\r\nSubject: question {i}\r\nMessage-ID: <{id}>\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n{extra}\r\nPlease help.\r\n"
+            );
+            let key = format!("raw/{account}/INBOX/1/{uid}.eml");
+            ctx.adapters()
+                .blobs
+                .put(&key, raw.clone().into_bytes(), "message/rfc822")
+                .await?;
+            pointers.push(IngestPointer {
+                v: 1,
+                account: account.into(),
+                folder: "INBOX".into(),
+                uidvalidity: 1,
+                uid,
+                key,
+                size: raw.len() as u64,
+                arrived: None,
+                truncated: false,
+                quarantine_id: None,
+            });
+        }
+        counter.take();
+        // Batches of ten, as the event source mapping delivers them.
+        for chunk in pointers.chunks(10) {
+            let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+            event.records = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
+                    r.message_id = Some(format!("{label}-{i}"));
+                    r.body = Some(mailroom_core::messages::encode(p));
+                    r
+                })
+                .collect();
+            let (resp, _) = ingest::handle(&adapters, event).await;
+            if !resp.batch_item_failures.is_empty() {
+                bail!("{label}: {} records failed", resp.batch_item_failures.len());
+            }
+        }
+        let counts = counter.take();
+        let total: u64 = counts.values().sum();
+        let per_email = total as f64 / N as f64;
+        if !json_out {
+            println!("{label:<22} {per_email:>5.2} DynamoDB requests/email  {counts:?}");
+        }
+        results.insert(
+            label.into(),
+            json!({"per_email": per_email, "by_operation": counts}),
+        );
+    }
+    if json_out {
+        println!("{}", serde_json::Value::Object(results));
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -206,6 +357,7 @@ async fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ingest-core") => ingest_core(json_out).await,
         Some("poller") => poller(messages, json_out).await,
-        _ => bail!("usage: mailroom-bench <ingest-core|poller> [--messages N] [--json]"),
+        Some("requests") => requests(json_out).await,
+        _ => bail!("usage: mailroom-bench <ingest-core|poller|requests> [--messages N] [--json]"),
     }
 }

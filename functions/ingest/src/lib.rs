@@ -51,6 +51,7 @@ pub async fn handle(
         crm: &adapters.store,
         events: &adapters.dispatch_queue,
         our_addresses: &ours,
+        cache: Default::default(),
     };
     let (service, linker, accounts) = (&service, &linker, &accounts);
     process_batch(event, 10, |record| async move {

@@ -20,7 +20,9 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
 };
 use chrono::Utc;
-use mailroom_core::cases::{AssignmentGuard, CaseSettings, Claim, Crm, EmailLink, MessageEntry};
+use mailroom_core::cases::{
+    AddressRecord, AssignmentGuard, CaseSettings, Claim, Crm, EmailLink, MessageEntry,
+};
 use mailroom_core::ports::{StoreError, StoreResult};
 use mailroom_core::records::{
     normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, Opportunity, RecordKind,
@@ -249,6 +251,14 @@ impl DynamoStore {
                 &format!("{}#{}", r.kind.as_str(), r.id),
             );
             idx.insert("v".into(), n(SCHEMA_VERSION as u64));
+            // The contact's account rides along: linking resolves it without another read.
+            if let NewRecord::Contact(Contact {
+                account: Some(acct),
+                ..
+            }) = record
+            {
+                idx.insert("account".into(), s(acct));
+            }
             items.push(put(idx, self.table(), None));
         }
         self.transact(items, &format!("add {r}")).await
@@ -515,7 +525,7 @@ impl Crm for DynamoStore {
         Ok(out)
     }
 
-    async fn records_by_address(&self, address: &str) -> StoreResult<Vec<RecordRef>> {
+    async fn records_by_address(&self, address: &str) -> StoreResult<Vec<AddressRecord>> {
         let items = self
             .query_all(&format!("ADDR#{}", normalize_address(address)))
             .await?;
@@ -525,7 +535,10 @@ impl Crm for DynamoStore {
                 let sk = i.get("sk")?.as_s().ok()?;
                 let (kind, id) = sk.split_once('#')?;
                 let kind: RecordKind = kind.parse().ok()?;
-                Some(RecordRef::new(kind, id))
+                Some(AddressRecord {
+                    record: RecordRef::new(kind, id),
+                    account: i.get("account").and_then(|a| a.as_s().ok()).cloned(),
+                })
             })
             .collect())
     }

@@ -105,3 +105,52 @@ impl Adapters {
         }
     }
 }
+
+/// Counts DynamoDB requests by operation (benchmarks quote requests per email).
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
+);
+
+impl RequestCounter {
+    pub fn take(&self) -> std::collections::BTreeMap<String, u64> {
+        std::mem::take(&mut *self.0.lock().expect("not poisoned"))
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let op = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown")
+            .to_string();
+        *self.0.lock().expect("not poisoned").entry(op).or_default() += 1;
+        Ok(())
+    }
+}
+
+impl Clients {
+    /// The same clients, with every DynamoDB request counted.
+    pub fn counting_dynamodb(mut self, counter: RequestCounter) -> Self {
+        let config = self
+            .dynamodb
+            .config()
+            .to_builder()
+            .interceptor(counter)
+            .build();
+        self.dynamodb = aws_sdk_dynamodb::Client::from_conf(config);
+        self
+    }
+}

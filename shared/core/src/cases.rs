@@ -115,17 +115,33 @@ pub struct DispatchEvent {
     pub assigned_user: Option<String>,
 }
 
+/// A record found by address; a contact's account comes along so linking needs no second read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRecord {
+    pub record: RecordRef,
+    pub account: Option<String>,
+}
+
+/// Per-invocation state of a [`LinkService`]: team members read once per batch, and claims of
+/// one process taken one at a time, so workers in one batch do not race each other on the
+/// round-robin counter (other processes still race, and the conditional claim settles it).
+#[derive(Default)]
+pub struct LinkCache {
+    members: futures::lock::Mutex<HashMap<String, Vec<User>>>,
+    claim: futures::lock::Mutex<()>,
+}
+
 /// Records and cases, as linking needs them.
 pub trait Crm: Send + Sync {
     fn messages(
         &self,
         ids: &[String],
     ) -> impl Future<Output = StoreResult<Vec<MessageEntry>>> + Send;
-    /// Records holding this address: contacts, accounts, leads (already normalised).
+    /// Records holding this address: contacts (with their account), accounts, leads.
     fn records_by_address(
         &self,
         address: &str,
-    ) -> impl Future<Output = StoreResult<Vec<RecordRef>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<AddressRecord>>> + Send;
     fn contact_account(
         &self,
         email: &str,
@@ -283,6 +299,7 @@ pub struct LinkService<'a, C, Q> {
     pub events: &'a Q,
     /// Addresses of Mailroom's own accounts (mail from them is "ours").
     pub our_addresses: &'a [String],
+    pub cache: LinkCache,
 }
 
 impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
@@ -335,8 +352,20 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 }
             }
         }
-        // R-L3: the sender's records.
-        let sender_records = self.sender_records(&senders, account).await?;
+        let settings = account
+            .case
+            .as_ref()
+            .filter(|s| s.create_case && account.kind == AccountKind::Group);
+        let joins_case = matches!(&outcome.parent, Some(p) if p.kind == RecordKind::Case);
+        let may_create =
+            settings.is_some() && !joins_case && !(email.auto_submitted || email.bounce);
+        // R-L3: the sender's records (also the new case's account and contact). A reply that
+        // already found its case needs neither.
+        let sender_records = if outcome.parent.is_none() || may_create {
+            self.sender_records(&senders, account).await?
+        } else {
+            SenderRecords::default()
+        };
         if outcome.parent.is_none() {
             if let Some(p) = sender_records.parent.clone() {
                 outcome.parent = Some(p);
@@ -354,10 +383,6 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             participants: participants(email),
         };
 
-        let settings = account
-            .case
-            .as_ref()
-            .filter(|s| s.create_case && account.kind == AccountKind::Group);
         let case_number = match &outcome.parent {
             Some(RecordRef {
                 kind: RecordKind::Case,
@@ -371,24 +396,14 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             outcome.case = Some(n);
         } else if let (Some(settings), false) = (settings, email.auto_submitted || email.bounce) {
             // R-C1: the first eligible email of a thread creates the case; the claim decides.
-            let n = match self.crm.thread_case(&thread).await? {
-                Some(n) => {
-                    link.parent = Some(RecordRef::case(n));
-                    self.crm
-                        .join_case(n, &link, settings.reopen_on_reply)
-                        .await?;
-                    n
-                }
-                None => {
-                    let (n, created, user, err) = self
-                        .create_case(email, account, settings, &sender_records, &mut link, now)
-                        .await?;
-                    outcome.case_created = created;
-                    outcome.assigned_user = user;
-                    outcome.case_error = err;
-                    n
-                }
-            };
+            // create_case checks the thread's claim first (under the claim lock) and joins an
+            // existing case instead.
+            let (n, created, user, err) = self
+                .create_case(email, account, settings, &sender_records, &mut link, now)
+                .await?;
+            outcome.case_created = created;
+            outcome.assigned_user = user;
+            outcome.case_error = err;
             outcome.case = Some(n);
             outcome.parent = Some(RecordRef::case(n));
         } else {
@@ -444,6 +459,15 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         link: &mut EmailLink,
         now: DateTime<Utc>,
     ) -> StoreResult<(u64, bool, Option<String>, Option<String>)> {
+        let _one_claim_at_a_time = self.cache.claim.lock().await;
+        // Another worker of this batch may have claimed the thread while we waited.
+        if let Some(n) = self.crm.thread_case(&link.thread_key).await? {
+            link.parent = Some(RecordRef::case(n));
+            self.crm
+                .join_case(n, link, settings.reopen_on_reply)
+                .await?;
+            return Ok((n, false, None, None));
+        }
         let number = self.crm.next_case_number().await?;
         link.parent = Some(RecordRef::case(number));
         for _attempt in 0..20 {
@@ -508,7 +532,17 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         let Some(team) = &s.target_team else {
             return Ok((None, None, Some("no target team configured".into())));
         };
-        let members = self.crm.team_members(team).await?;
+        let members = {
+            let mut cache = self.cache.members.lock().await;
+            match cache.get(team) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = self.crm.team_members(team).await?;
+                    cache.insert(team.clone(), m.clone());
+                    m
+                }
+            }
+        };
         let eligible: Vec<String> = members
             .iter()
             .filter(|u| u.active)
@@ -587,9 +621,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             }
             if let Some(account) = &case.account {
                 for r in self.crm.records_by_address(s).await? {
-                    if r.kind == RecordKind::Contact
-                        && self.crm.contact_account(&r.id).await?.as_ref() == Some(account)
-                    {
+                    if r.record.kind == RecordKind::Contact && r.account.as_ref() == Some(account) {
                         return Ok(true);
                     }
                 }
@@ -615,9 +647,9 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         let mut out = SenderRecords::default();
         for s in senders {
             let records = self.crm.records_by_address(s).await?;
-            let find = |k: RecordKind| records.iter().find(|r| r.kind == k).cloned();
-            if let Some(c) = find(RecordKind::Contact) {
-                let acct = self.crm.contact_account(&c.id).await?;
+            let find = |k: RecordKind| records.iter().find(|r| r.record.kind == k).cloned();
+            if let Some(found) = find(RecordKind::Contact) {
+                let (c, acct) = (found.record, found.account);
                 out.contact = Some(c.id.clone());
                 out.account = acct.clone();
                 out.parent = Some(match (acct, account.person_centric) {
@@ -626,12 +658,12 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 });
                 return Ok(out);
             }
-            if let Some(a) = find(RecordKind::Account) {
+            if let Some(a) = find(RecordKind::Account).map(|f| f.record) {
                 out.account = Some(a.id.clone());
                 out.parent = Some(a);
                 return Ok(out);
             }
-            if let Some(l) = find(RecordKind::Lead) {
+            if let Some(l) = find(RecordKind::Lead).map(|f| f.record) {
                 let resolved = self.resolve(l.clone()).await?;
                 match resolved.kind {
                     RecordKind::Contact => {
