@@ -41,7 +41,10 @@ pub struct AccountCycle {
     pub errors: u32,
     pub error: Option<String>,
     pub error_kind: Option<ErrorKind>,
-    pub skipped: Option<String>,
+    /// Messages kept out by skip filters (listed by `mailroom skipped list`).
+    pub skipped: u32,
+    /// Why the account was not polled (inactive, unknown).
+    pub not_polled: Option<String>,
 }
 
 fn progress(enabled: bool, msg: &str) {
@@ -119,7 +122,8 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
                     let t = totals.get_mut(&name).expect("inserted");
                     t.fetched += report.fetched;
                     t.oversize += report.oversize;
-                    t.skipped = report.skipped.clone();
+                    t.skipped += report.skipped;
+                    t.not_polled = report.not_polled.clone();
                     if let Some(e) = &report.error {
                         t.errors += 1;
                         t.error = Some(e.message.clone());
@@ -168,6 +172,7 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
                         }
                         IngestOutcome::Duplicate { .. } => t.duplicates += 1,
                         IngestOutcome::Quarantined { .. } => t.quarantined += 1,
+                        IngestOutcome::Skipped { .. } => t.skipped += 1,
                     }
                     if ingested.link.as_ref().is_some_and(|l| l.case_created) {
                         t.cases_created += 1;

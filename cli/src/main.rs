@@ -98,9 +98,73 @@ enum Command {
         #[command(subcommand)]
         command: CasesCommand,
     },
+    /// Email filters (R-X).
+    Filters {
+        #[command(subcommand)]
+        command: FiltersCommand,
+    },
+    /// Messages filters kept out (never silently lost).
+    Skipped {
+        #[command(subcommand)]
+        command: SkippedCommand,
+    },
+    /// A user's copies of emails, as their filters left them.
+    Inbox {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The timeline of a record.
     Stream {
         record: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FiltersCommand {
+    Add {
+        /// global, account:<account name> or user:<user name>.
+        #[arg(long)]
+        scope: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long = "body-any")]
+        body_any: Vec<String>,
+        #[arg(long = "body-all")]
+        body_all: Vec<String>,
+        /// skip, move-to-folder, mark-read, skip-notification.
+        #[arg(long)]
+        action: String,
+        #[arg(long)]
+        folder: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Remove {
+        name: String,
+    },
+    /// Which filters match a message, and why (`all` for every filter).
+    Test {
+        filter: String,
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SkippedCommand {
+    List {
         #[arg(long)]
         json: bool,
     },
@@ -536,6 +600,62 @@ async fn run(cli: Cli) -> Result<()> {
             let ctx = connect(&cli.prefix).await?;
             cases_cmd(&ctx, command).await
         }
+        Command::Filters { command } => {
+            let ctx = connect(&cli.prefix).await?;
+            filters_cmd(&ctx, command).await
+        }
+        Command::Skipped {
+            command: SkippedCommand::List { json },
+        } => {
+            let ctx = connect(&cli.prefix).await?;
+            let list = ctx.adapters().store.list_skipped().await?;
+            if json {
+                print_json(&Value::Array(list.iter().map(views::skipped).collect()));
+            } else {
+                for r in &list {
+                    println!(
+                        "{:<20} {:<36} {:<40} {}",
+                        r.account,
+                        r.message_id.as_deref().unwrap_or("-"),
+                        r.subject
+                            .as_deref()
+                            .unwrap_or("")
+                            .chars()
+                            .take(40)
+                            .collect::<String>(),
+                        r.filter
+                    );
+                }
+                eprintln!("{} skipped message(s)", list.len());
+            }
+            Ok(())
+        }
+        Command::Inbox { user, json } => {
+            let ctx = connect(&cli.prefix).await?;
+            if ctx.adapters().store.get_user(&user).await?.is_none() {
+                bail!("user: unknown user {user:?}");
+            }
+            let list = ctx.adapters().store.inbox(&user).await?;
+            if json {
+                print_json(&serde_json::to_value(&list)?);
+            } else {
+                for c in &list {
+                    println!(
+                        "{:<12} {} {:<40} {}",
+                        c.folder,
+                        if c.read { "read  " } else { "unread" },
+                        c.subject
+                            .as_deref()
+                            .unwrap_or("")
+                            .chars()
+                            .take(40)
+                            .collect::<String>(),
+                        c.message_id
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Stream { record, json } => {
             let ctx = connect(&cli.prefix).await?;
             let r: RecordRef = record.parse().map_err(|e: String| anyhow!("record: {e}"))?;
@@ -964,6 +1084,145 @@ async fn records_cmd(ctx: &Context, command: RecordsCommand) -> Result<()> {
                             .or_else(|| r["number"].as_u64().map(|n| n.to_string()))
                             .unwrap_or_default(),
                         r["email"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn filters_cmd(ctx: &Context, command: FiltersCommand) -> Result<()> {
+    use mailroom_core::filters::{evaluate, Filter, FilterInput, Pattern, Scope, Verdict};
+    use mailroom_core::ports::FilterStore;
+    let store = &ctx.adapters().store;
+    match command {
+        FiltersCommand::Add {
+            scope,
+            name,
+            from,
+            to,
+            subject,
+            body_any,
+            body_all,
+            action,
+            folder,
+        } => {
+            let scope: Scope = scope.parse().map_err(|e: String| anyhow!("--scope: {e}"))?;
+            match &scope {
+                Scope::Account(a) if store.get_account(a).await?.is_none() => {
+                    bail!("--scope: unknown account {a:?}")
+                }
+                Scope::User(u) if store.get_user(u).await?.is_none() => {
+                    bail!("--scope: unknown user {u:?}")
+                }
+                _ => {}
+            }
+            let pattern = |flag: &str, p: Option<String>| -> Result<Option<Pattern>> {
+                p.map(|p| Pattern::new(&p).map_err(|e| anyhow!("--{flag}: {e}")))
+                    .transpose()
+            };
+            let filter = Filter {
+                v: SCHEMA_VERSION,
+                name: name.trim().to_string(),
+                scope,
+                from: pattern("from", from)?,
+                to: pattern("to", to)?,
+                subject: pattern("subject", subject)?,
+                body_any,
+                body_all,
+                action: action
+                    .parse()
+                    .map_err(|e: String| anyhow!("--action: {e}"))?,
+                folder,
+            };
+            filter.validate().map_err(|e| anyhow!(e))?;
+            store.add_filter(&filter).await.map_err(|e| match e {
+                StoreError::AlreadyExists(_) => {
+                    anyhow!("--name: a filter {:?} already exists", filter.name)
+                }
+                other => anyhow::Error::from(other).context("--scope"),
+            })?;
+            eprintln!(
+                "filter {} added ({} {:?})",
+                filter.name, filter.scope, filter.action
+            );
+            Ok(())
+        }
+        FiltersCommand::List { json } => {
+            let mut list = store.filters().await?;
+            list.sort_by(|a, b| (&a.scope, &a.name).cmp(&(&b.scope, &b.name)));
+            if json {
+                print_json(&Value::Array(list.iter().map(views::filter).collect()));
+            } else {
+                for f in &list {
+                    println!("{:<24} {:<22} {:?}", f.name, f.scope.to_string(), f.action);
+                }
+            }
+            Ok(())
+        }
+        FiltersCommand::Remove { name } => {
+            store.remove_filter(&name).await.map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    anyhow!("no filter {name:?} (see `mailroom filters list`)")
+                }
+                other => other.into(),
+            })?;
+            eprintln!("filter {name} removed");
+            Ok(())
+        }
+        FiltersCommand::Test { filter, file, json } => {
+            let raw =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let parsed = mailroom_core::parse::parse(&raw).map_err(|e| {
+                anyhow!(
+                    "{}: not a message that would be imported: {e}",
+                    file.display()
+                )
+            })?;
+            let input = FilterInput::from_parsed(&parsed);
+            let all = store.filters().await?;
+            let chosen: Vec<&Filter> = if filter == "all" {
+                all.iter().collect()
+            } else {
+                let f = all
+                    .iter()
+                    .find(|f| f.name == filter)
+                    .ok_or_else(|| anyhow!("no filter {filter:?} (see `mailroom filters list`)"))?;
+                vec![f]
+            };
+            let mut out = Vec::new();
+            for f in chosen {
+                let (matched, reasons) = match evaluate(f, &input) {
+                    Verdict::Match(m) => (true, m.reasons),
+                    Verdict::NoMatch(r) => (false, vec![r]),
+                    Verdict::NeedsBody => (false, vec!["body unknown".into()]),
+                };
+                out.push(
+                    json!({"filter": f.name, "scope": f.scope.to_string(), "action": f.action,
+                    "folder": f.folder, "matches": matched, "reasons": reasons}),
+                );
+            }
+            if json {
+                print_json(&Value::Array(out));
+            } else {
+                for o in &out {
+                    println!(
+                        "{:<24} {:<9} {}",
+                        o["filter"].as_str().unwrap_or(""),
+                        if o["matches"] == true {
+                            "MATCH"
+                        } else {
+                            "no match"
+                        },
+                        o["reasons"]
+                            .as_array()
+                            .map(|r| r
+                                .iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join("; "))
+                            .unwrap_or_default()
                     );
                 }
             }

@@ -111,3 +111,32 @@ pub fn quarantine(q: &QuarantineRecord) -> Value {
         "quarantined_at": q.quarantined_at,
     })
 }
+
+pub fn skipped(r: &mailroom_core::filters::SkippedRecord) -> Value {
+    json!({
+        "message_id": r.message_id,
+        "account": r.account,
+        "subject": r.subject,
+        "from": r.from,
+        "filter": r.filter,
+        "reasons": r.reasons,
+        "stage": r.stage,
+        "folder": r.folder,
+        "uid": r.uid,
+        "at": r.at,
+    })
+}
+
+pub fn filter(f: &mailroom_core::filters::Filter) -> Value {
+    json!({
+        "name": f.name,
+        "scope": f.scope.to_string(),
+        "from": f.from.as_ref().map(|p| p.as_str()),
+        "to": f.to.as_ref().map(|p| p.as_str()),
+        "subject": f.subject.as_ref().map(|p| p.as_str()),
+        "body_any": f.body_any,
+        "body_all": f.body_all,
+        "action": f.action,
+        "folder": f.folder,
+    })
+}

@@ -325,3 +325,223 @@ fn bad_input_fails_with_a_clear_message_and_non_zero_exit() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("private address"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filters_cli_contract() {
+    stack();
+    let prefix = unique("fcli").to_lowercase();
+    let mb = mailbox("fcli");
+    deliver(
+        &mb,
+        &[
+            message(Some("keep@example.com"), "a real question"),
+            message(Some("drop@example.com"), "Weekly digest 12"),
+        ],
+    )
+    .await;
+    let port = stack().imaps_port.to_string();
+    let add = mailroom(
+        &prefix,
+        &[
+            "account",
+            "add-group",
+            "--name",
+            "support",
+            "--address",
+            &mb.user,
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            &port,
+            "--imap-user",
+            &mb.user,
+            "--password-stdin",
+        ],
+        Some(&mb.password),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let ok = |args: &[&str]| {
+        let out = mailroom(&prefix, args, None);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    ok(&[
+        "filters",
+        "add",
+        "--scope",
+        "global",
+        "--name",
+        "digests",
+        "--subject",
+        "weekly digest*",
+        "--action",
+        "skip",
+    ]);
+    ok(&[
+        "filters",
+        "add",
+        "--scope",
+        "account:support",
+        "--name",
+        "sorted",
+        "--from",
+        "*@example.com",
+        "--body-any",
+        "question",
+        "--action",
+        "move-to-folder",
+        "--folder",
+        "Customers",
+    ]);
+
+    // Refused, with the field named, and nothing stored.
+    for (args, expect) in [
+        (
+            vec![
+                "filters", "add", "--scope", "global", "--name", "empty", "--action", "skip",
+            ],
+            "empty filter",
+        ),
+        (
+            vec![
+                "filters",
+                "add",
+                "--scope",
+                "global",
+                "--name",
+                "nofolder",
+                "--subject",
+                "x",
+                "--action",
+                "move-to-folder",
+            ],
+            "--folder",
+        ),
+        (
+            vec![
+                "filters",
+                "add",
+                "--scope",
+                "team:x",
+                "--name",
+                "badscope",
+                "--subject",
+                "x",
+                "--action",
+                "skip",
+            ],
+            "--scope",
+        ),
+        (
+            vec![
+                "filters",
+                "add",
+                "--scope",
+                "user:nobody",
+                "--name",
+                "nouser",
+                "--subject",
+                "x",
+                "--action",
+                "skip",
+            ],
+            "--scope",
+        ),
+        (
+            vec![
+                "filters",
+                "add",
+                "--scope",
+                "global",
+                "--name",
+                "badaction",
+                "--subject",
+                "x",
+                "--action",
+                "delete",
+            ],
+            "--action",
+        ),
+        (
+            vec![
+                "filters",
+                "add",
+                "--scope",
+                "global",
+                "--name",
+                "digests",
+                "--subject",
+                "x",
+                "--action",
+                "skip",
+            ],
+            "already exists",
+        ),
+        (vec!["filters", "remove", "nope"], "no filter"),
+    ] {
+        let out = mailroom(&prefix, &args, None);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let list = json(&ok(&["filters", "list", "--json"]));
+    let names: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["digests", "sorted"]);
+
+    // `filters test` explains a match, using a file.
+    let eml = std::env::temp_dir().join(format!("{prefix}.eml"));
+    std::fs::write(&eml, message(Some("t@example.com"), "Weekly Digest 13")).unwrap();
+    let tested = json(&ok(&[
+        "filters",
+        "test",
+        "all",
+        eml.to_str().unwrap(),
+        "--json",
+    ]));
+    let digests = tested
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["filter"] == "digests")
+        .unwrap();
+    assert_eq!(digests["matches"], true);
+    assert!(digests["reasons"][0].as_str().unwrap().contains("subject"));
+    let human = ok(&["filters", "test", "digests", eml.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("MATCH"));
+
+    let poll = json(&ok(&["poll", "--json"]));
+    let row = &poll.as_array().unwrap()[0];
+    assert_eq!(
+        (row["imported"].as_u64(), row["skipped"].as_u64()),
+        (Some(1), Some(1)),
+        "{row}"
+    );
+    let skipped = json(&ok(&["skipped", "list", "--json"]));
+    let s = &skipped.as_array().unwrap()[0];
+    assert_eq!(s["message_id"], "drop@example.com");
+    assert_eq!(s["account"], "support");
+    assert_eq!(s["subject"], "Weekly digest 12");
+    assert_eq!(s["filter"], "digests");
+
+    ok(&["filters", "remove", "digests"]);
+    assert_eq!(
+        json(&ok(&["filters", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -97,6 +97,7 @@ async fn a_poller_failing_after_storing_some_messages_loses_and_duplicates_nothi
     };
     let service = PollService {
         accounts: &a.store,
+        filters: &a.store,
         secrets: &a.secrets,
         mailbox: &env.ctx.poller.imap,
         blobs: &a.blobs,
@@ -135,6 +136,7 @@ async fn a_poller_killed_before_moving_the_watermark_duplicates_nothing() {
     };
     let service = PollService {
         accounts: &flaky,
+        filters: &a.store,
         secrets: &a.secrets,
         mailbox: &env.ctx.poller.imap,
         blobs: &a.blobs,

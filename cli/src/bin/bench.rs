@@ -8,7 +8,10 @@
 //! - `requests`: DynamoDB requests per email on the common ingest paths (new thread with a
 //!   case, reply joining a case, email with no case), against the local stack.
 //!
-//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller|requests> [--json]`.
+//! - `filters`: filter evaluation per email with 1,000 filters defined (header skip decision
+//!   plus one user's copy, body criteria included), over the fixture corpus.
+//!
+//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller|requests|filters> [--json]`.
 
 use std::time::{Duration, Instant};
 
@@ -56,6 +59,8 @@ async fn ingest_core(json_out: bool) -> Result<()> {
             emails: &store,
             blobs: &blobs,
             limits: &limits,
+            filters: &[],
+            skips: &store,
         };
         for (i, raw) in corpus.iter().enumerate() {
             let key = format!("raw/bench/INBOX/1/{i}.eml");
@@ -190,6 +195,85 @@ async fn poller(messages: usize, json_out: bool) -> Result<()> {
             batches.len() + 1,
             s_rate,
             b_rate / s_rate
+        );
+    }
+    Ok(())
+}
+
+fn filters_bench(json_out: bool) -> Result<()> {
+    use mailroom_core::filters::*;
+    let corpus = corpus()?;
+    let parsed: Vec<_> = corpus
+        .iter()
+        .filter_map(|raw| mailroom_core::parse::parse(raw).ok())
+        .collect();
+    let inputs: Vec<FilterInput> = parsed.iter().map(FilterInput::from_parsed).collect();
+    let mut filters = Vec::new();
+    for i in 0..1000 {
+        let scope = match i % 4 {
+            0 => Scope::Global,
+            1 => Scope::Account("support".into()),
+            2 => Scope::User("ann".into()),
+            _ => Scope::User(format!("user{}", i % 50)),
+        };
+        let pattern = |p: String| Some(Pattern::new(&p).expect("valid"));
+        let mut f = Filter {
+            v: 1,
+            name: format!("f{i:04}"),
+            scope,
+            from: None,
+            to: None,
+            subject: None,
+            body_any: vec![],
+            body_all: vec![],
+            action: [
+                Action::Skip,
+                Action::MoveToFolder,
+                Action::MarkRead,
+                Action::SkipNotification,
+            ][i % 4],
+            folder: None,
+        };
+        match i % 5 {
+            0 => f.from = pattern(format!("*@vendor{i}.example")),
+            1 => f.subject = pattern(format!("*ticket {i}*")),
+            2 => f.to = pattern(format!("team{i}@*")),
+            3 => f.body_any = vec![format!("order number {i}"), "unsubscribe now".into()],
+            _ => {
+                f.from = pattern(format!("news{i}@*"));
+                f.subject = pattern("*weekly*".into());
+            }
+        }
+        if f.action == Action::MoveToFolder {
+            f.folder = Some("Elsewhere".into());
+        }
+        filters.push(f);
+    }
+    let start = Instant::now();
+    let mut emails = 0u64;
+    let mut matched = 0u64;
+    while start.elapsed() < Duration::from_secs(2) {
+        for input in &inputs {
+            if let SkipDecision::Skip(_) = skip_decision(&filters, "support", input) {
+                matched += 1;
+            }
+            let copy = user_copy(&filters, "support", "ann", input);
+            matched += copy.filters.len() as u64;
+            emails += 1;
+        }
+    }
+    let per_email = start.elapsed().as_secs_f64() / emails as f64;
+    if json_out {
+        println!(
+            "{}",
+            json!({"bench": "filters", "filters": filters.len(), "micros_per_email": per_email * 1e6, "emails_per_sec": 1.0 / per_email, "matches_seen": matched})
+        );
+    } else {
+        println!(
+            "filters: {:.1} µs per email with {} filters (skip decision + one user's copy), {:.0} emails/s",
+            per_email * 1e6,
+            filters.len(),
+            1.0 / per_email
         );
     }
     Ok(())
@@ -358,6 +442,9 @@ async fn main() -> Result<()> {
         Some("ingest-core") => ingest_core(json_out).await,
         Some("poller") => poller(messages, json_out).await,
         Some("requests") => requests(json_out).await,
-        _ => bail!("usage: mailroom-bench <ingest-core|poller|requests> [--messages N] [--json]"),
+        Some("filters") => filters_bench(json_out),
+        _ => bail!(
+            "usage: mailroom-bench <ingest-core|poller|requests|filters> [--messages N] [--json]"
+        ),
     }
 }

@@ -8,7 +8,7 @@ use mailroom_aws::Adapters;
 use mailroom_core::cases::{LinkOutcome, LinkService};
 use mailroom_core::ingest::{IngestOutcome, IngestService};
 use mailroom_core::messages::{decode, IngestPointer};
-use mailroom_core::ports::AccountStore;
+use mailroom_core::ports::{AccountStore, FilterStore};
 use mailroom_core::records::normalize_address;
 use mailroom_runtime::{process_batch, RecordResult};
 
@@ -26,13 +26,16 @@ pub async fn handle(
     adapters: &Adapters,
     event: SqsEvent,
 ) -> (SqsBatchResponse, Vec<RecordResult<Ingested, Error>>) {
-    let service = IngestService {
-        emails: &adapters.store,
-        blobs: &adapters.blobs,
-        limits: &adapters.config.limits,
+    // Read once per batch: accounts (email-to-case settings, our own addresses), filters,
+    // and users (who receives a group account's mail).
+    let loaded = async {
+        Ok::<_, mailroom_core::ports::StoreError>((
+            adapters.store.list_accounts().await?,
+            adapters.store.filters().await?,
+            adapters.store.list_users().await?,
+        ))
     };
-    // One account listing per batch: settings for email-to-case and our own addresses.
-    let accounts = match adapters.store.list_accounts().await {
+    let (accounts, filters, users) = match loaded.await {
         Ok(a) => a,
         Err(e) => {
             let message = e.to_string();
@@ -47,6 +50,13 @@ pub async fn handle(
         .iter()
         .filter_map(|a| a.address.as_deref().map(normalize_address))
         .collect();
+    let service = IngestService {
+        emails: &adapters.store,
+        blobs: &adapters.blobs,
+        limits: &adapters.config.limits,
+        filters: &filters,
+        skips: &adapters.store,
+    };
     let linker = LinkService {
         crm: &adapters.store,
         events: &adapters.dispatch_queue,
@@ -54,16 +64,21 @@ pub async fn handle(
         cache: Default::default(),
     };
     let (service, linker, accounts) = (&service, &linker, &accounts);
+    let (filters, users) = (&filters, &users);
     process_batch(event, 10, |record| async move {
         let pointer: IngestPointer = decode(record.body.as_deref().unwrap_or_default())?;
         let now = Utc::now();
         let (outcome, email) = service.ingest_with_record(&pointer, now).await?;
         // Linking runs on every delivery, duplicates too: it is idempotent, and a crash
         // between storing and linking must not leave an email without its case.
-        let link = match (email, accounts.iter().find(|a| a.name == pointer.account)) {
-            (Some(email), Some(account)) => Some(linker.link(&email, account, now).await?),
+        let account = accounts.iter().find(|a| a.name == pointer.account);
+        let link = match (&email, account) {
+            (Some(email), Some(account)) => Some(linker.link(email, account, now).await?),
             _ => None,
         };
+        if let (Some(email), Some(account)) = (&email, account) {
+            deliver_copies(adapters, email, account, filters, users).await?;
+        }
         // Ids and outcomes only: subjects and bodies stay out of the logs (R-Q5).
         tracing::info!(
             account = %pointer.account,
@@ -80,6 +95,56 @@ pub async fn handle(
         })
     })
     .await
+}
+
+/// Puts the email in the inbox of each user who receives it (R-I4: a personal account's
+/// owner; a group account's team members), with that user's filters applied to that copy
+/// only (R-X2). A user's own skip filter hides it from that user alone.
+async fn deliver_copies(
+    adapters: &Adapters,
+    email: &mailroom_core::model::EmailRecord,
+    account: &mailroom_core::model::Account,
+    filters: &[mailroom_core::filters::Filter],
+    users: &[mailroom_core::records::User],
+) -> Result<(), Error> {
+    use mailroom_core::filters::{user_copy, FilterInput, InboxCopy};
+    use mailroom_core::model::AccountKind;
+    let recipients: Vec<String> = match account.kind {
+        AccountKind::Personal => account.owner.iter().cloned().collect(),
+        AccountKind::Group => users
+            .iter()
+            .filter(|u| u.active && u.teams.iter().any(|m| account.teams.contains(&m.team)))
+            .map(|u| u.name.clone())
+            .collect(),
+    };
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    let input = FilterInput::from_email(email);
+    for user in recipients {
+        let state = user_copy(filters, &account.name, &user, &input);
+        if state.hidden {
+            continue;
+        }
+        adapters
+            .store
+            .put_copy(&InboxCopy {
+                v: mailroom_core::SCHEMA_VERSION,
+                user,
+                email_id: email.email_id.clone(),
+                message_id: email.message_id.clone(),
+                subject: email.subject.clone(),
+                from: email.from.as_ref().map(|f| f.address.clone()),
+                account: account.name.clone(),
+                folder: state.folder,
+                read: state.read,
+                notify: state.notify,
+                filters: state.filters,
+                at: email.date.unwrap_or(email.received_at),
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -34,9 +34,11 @@ impl Poller {
         ImapConnector,
         mailroom_aws::S3Blobs,
         mailroom_aws::SqsQueue,
+        mailroom_aws::DynamoStore,
     > {
         PollService {
             accounts: &self.adapters.store,
+            filters: &self.adapters.store,
             secrets: &self.adapters.secrets,
             mailbox: &self.imap,
             blobs: &self.adapters.blobs,
@@ -69,7 +71,8 @@ pub async fn handle(
                 account = %report.account,
                 fetched = report.fetched,
                 oversize = report.oversize,
-                skipped = report.skipped.as_deref().unwrap_or(""),
+                skipped = report.skipped,
+                not_polled = report.not_polled.as_deref().unwrap_or(""),
                 "polled"
             ),
         }

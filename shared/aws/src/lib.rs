@@ -14,6 +14,7 @@ pub mod blobs;
 pub mod config;
 pub mod crm;
 pub mod dynamo;
+pub mod filters;
 pub mod item;
 pub mod provision;
 pub mod queue;

@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRecord};
 use crate::limits::Limits;
 use crate::messages::IngestPointer;
 use crate::model::{AttachmentMeta, Body, EmailRecord, QuarantineRecord};
 use crate::parse::{parse, ParsedEmail};
 use crate::poll::encode_path_part;
-use crate::ports::{BlobStore, EmailStore, StoreError, Upsert};
+use crate::ports::{BlobStore, EmailStore, FilterStore, StoreError, Upsert};
 use crate::SCHEMA_VERSION;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -35,15 +36,23 @@ pub enum IngestOutcome {
         id: String,
         reason: String,
     },
+    /// A skip filter with body criteria matched: not imported, listed as skipped (R-X4).
+    Skipped {
+        filter: String,
+    },
 }
 
-pub struct IngestService<'a, E, B> {
+pub struct IngestService<'a, E, B, F> {
     pub emails: &'a E,
     pub blobs: &'a B,
     pub limits: &'a Limits,
+    /// The filters in force (read once per batch); skip filters with body criteria decide
+    /// here, after parsing (R-X3).
+    pub filters: &'a [Filter],
+    pub skips: &'a F,
 }
 
-impl<E: EmailStore, B: BlobStore> IngestService<'_, E, B> {
+impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
     pub async fn ingest(
         &self,
         pointer: &IngestPointer,
@@ -66,6 +75,9 @@ impl<E: EmailStore, B: BlobStore> IngestService<'_, E, B> {
             .ok_or_else(|| StoreError::NotFound(format!("raw message {}", pointer.key)))?;
         let (outcome, record) = match parse(&raw) {
             Ok(parsed) => {
+                if let Some(skipped) = self.body_skip(&parsed, pointer, now).await? {
+                    return Ok((skipped, None));
+                }
                 let record = self.store_parts(&parsed, pointer, now).await?;
                 let email_id = record.email_id.clone();
                 let outcome = match self.emails.upsert_email(&record, &pointer.account).await? {
@@ -92,6 +104,41 @@ impl<E: EmailStore, B: BlobStore> IngestService<'_, E, B> {
             self.emails.remove_quarantine(id).await?;
         }
         Ok((outcome, record))
+    }
+
+    async fn body_skip(
+        &self,
+        p: &ParsedEmail,
+        pointer: &IngestPointer,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IngestOutcome>, StoreError> {
+        if !self
+            .filters
+            .iter()
+            .any(|f| f.action == crate::filters::Action::Skip)
+        {
+            return Ok(None);
+        }
+        let input = FilterInput::from_parsed(p);
+        let SkipDecision::Skip(m) = skip_decision(self.filters, &pointer.account, &input) else {
+            return Ok(None);
+        };
+        let record = SkippedRecord {
+            v: SCHEMA_VERSION,
+            account: pointer.account.clone(),
+            folder: pointer.folder.clone(),
+            uidvalidity: pointer.uidvalidity,
+            uid: pointer.uid,
+            message_id: (!p.synthetic_id).then(|| p.message_id.clone()),
+            subject: p.subject.clone(),
+            from: p.from.as_ref().map(|f| f.address.clone()),
+            filter: m.filter.clone(),
+            reasons: m.reasons,
+            stage: "body".into(),
+            at: now,
+        };
+        self.skips.put_skipped(&record).await?;
+        Ok(Some(IngestOutcome::Skipped { filter: m.filter }))
     }
 
     /// Bodies too large for the item and all attachments go to S3 under the email id.

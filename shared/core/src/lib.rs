@@ -12,11 +12,13 @@
 //! - [`limits`]: tunables with their validation.
 //! - [`records`]: CRM records, users, teams, cases, streams.
 //! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
+//! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.
 //!
 //! Every function takes what it needs through a port, so the same code runs in a Lambda, in the
 //! operator CLI, and in tests with in-memory fakes ([`memory`]).
 
 pub mod cases;
+pub mod filters;
 pub mod ids;
 pub mod ingest;
 pub mod limits;
@@ -31,3 +33,7 @@ pub mod schedule;
 
 /// Version stamped on every stored item and queue message this release writes.
 pub const SCHEMA_VERSION: u32 = 1;
+
+pub(crate) fn default_version() -> u32 {
+    SCHEMA_VERSION
+}

@@ -14,6 +14,9 @@ pub struct MemoryStore {
     accounts: Mutex<BTreeMap<String, Account>>,
     emails: Mutex<BTreeMap<String, EmailRecord>>,
     quarantine: Mutex<BTreeMap<String, QuarantineRecord>>,
+    pub filters: Mutex<Vec<crate::filters::Filter>>,
+    pub skipped: Mutex<Vec<crate::filters::SkippedRecord>>,
+    pub copies: Mutex<Vec<crate::filters::InboxCopy>>,
     /// Counts writes, so tests can assert that an idle poll writes nothing.
     pub writes: Mutex<u32>,
 }
@@ -114,6 +117,28 @@ impl EmailStore for MemoryStore {
     }
     async fn remove_quarantine(&self, id: &str) -> StoreResult<()> {
         self.quarantine.lock().unwrap().remove(id);
+        Ok(())
+    }
+}
+
+impl FilterStore for MemoryStore {
+    async fn filters(&self) -> StoreResult<Vec<crate::filters::Filter>> {
+        Ok(self.filters.lock().unwrap().clone())
+    }
+    async fn put_skipped(&self, record: &crate::filters::SkippedRecord) -> StoreResult<()> {
+        let mut list = self.skipped.lock().unwrap();
+        list.retain(|r| r.key() != record.key());
+        list.push(record.clone());
+        Ok(())
+    }
+    async fn put_copy(&self, copy: &crate::filters::InboxCopy) -> StoreResult<()> {
+        let mut list = self.copies.lock().unwrap();
+        if !list
+            .iter()
+            .any(|c| c.user == copy.user && c.email_id == copy.email_id)
+        {
+            list.push(copy.clone());
+        }
         Ok(())
     }
 }
@@ -310,6 +335,19 @@ impl MailboxSession for FakeSession {
                 uid: m.0,
                 size: m.2.len() as u64,
                 arrived: Some(m.1),
+            })
+            .collect())
+    }
+    async fn fetch_headers(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
+        self.log(format!("FETCH HEADER {uids:?}"));
+        Ok(self
+            .folder()?
+            .messages
+            .iter()
+            .filter(|m| uids.contains(&m.0))
+            .map(|m| FetchedMessage {
+                uid: m.0,
+                raw: crate::ids::split_header_body(&m.2).0.to_vec(),
             })
             .collect())
     }

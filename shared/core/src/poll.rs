@@ -6,12 +6,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRecord};
 use crate::limits::Limits;
 use crate::messages::IngestPointer;
 use crate::model::{Account, AccountStatus, ErrorKind, FolderState};
 use crate::ports::{
-    AccountStore, BlobStore, Mailbox, MailboxError, MailboxSession, MessageMeta, Outgoing, Queue,
-    SecretBox, StoreError,
+    AccountStore, BlobStore, FilterStore, Mailbox, MailboxError, MailboxSession, MessageMeta,
+    Outgoing, Queue, SecretBox, StoreError,
 };
 use crate::SCHEMA_VERSION;
 
@@ -29,11 +30,13 @@ pub struct PollReport {
     pub enqueued: u32,
     /// Messages above the size limit, fetched as headers and text only.
     pub oversize: u32,
+    /// Messages a skip filter kept out on their headers alone: their bodies were not fetched.
+    pub skipped: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<PollFailure>,
     /// Why the account was not polled at all (inactive, unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
+    pub not_polled: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -42,8 +45,10 @@ pub struct PollFailure {
     pub message: String,
 }
 
-pub struct PollService<'a, A, S, M, B, Q> {
+pub struct PollService<'a, A, S, M, B, Q, F> {
     pub accounts: &'a A,
+    /// Skip filters decided on headers keep bodies from being downloaded at all (R-X3).
+    pub filters: &'a F,
     pub secrets: &'a S,
     pub mailbox: &'a M,
     pub blobs: &'a B,
@@ -68,9 +73,10 @@ impl From<MailboxError> for Stop {
     }
 }
 
-impl<A, S, M, B, Q> PollService<'_, A, S, M, B, Q>
+impl<A, S, M, B, Q, F> PollService<'_, A, S, M, B, Q, F>
 where
     A: AccountStore,
+    F: FilterStore,
     S: SecretBox,
     M: Mailbox,
     B: BlobStore,
@@ -84,11 +90,11 @@ where
             ..PollReport::default()
         };
         let Some(account) = self.accounts.get_account(name).await? else {
-            report.skipped = Some("unknown account".into());
+            report.not_polled = Some("unknown account".into());
             return Ok(report);
         };
         if !account.active {
-            report.skipped = Some("inactive account".into());
+            report.not_polled = Some("inactive account".into());
             return Ok(report);
         }
         let outcome = self.poll_folders(&account, &mut report).await;
@@ -122,12 +128,21 @@ where
         drop(password);
         let mut budget = self.limits.fetch_portion;
         let mut result = Ok(());
+        // Loaded once, and only when some folder has new mail: idle polls read nothing more.
+        let mut filters: Option<Vec<Filter>> = None;
         for folder in &account.folders {
             if budget == 0 {
                 break;
             }
             match self
-                .poll_folder(&mut session, account, folder, &mut budget, report)
+                .poll_folder(
+                    &mut session,
+                    account,
+                    folder,
+                    &mut budget,
+                    &mut filters,
+                    report,
+                )
                 .await
             {
                 Ok(()) => {}
@@ -147,6 +162,7 @@ where
         account: &Account,
         folder: &str,
         budget: &mut usize,
+        filters: &mut Option<Vec<Filter>>,
         report: &mut PollReport,
     ) -> Result<(), Stop> {
         let info = session.examine(folder).await?;
@@ -201,6 +217,22 @@ where
         if !uids.is_empty() {
             let mut metas = session.metadata(&uids).await?;
             metas.sort_by_key(|m| m.uid);
+            if filters.is_none() {
+                *filters = Some(self.filters.filters().await?);
+            }
+            let skipped = self
+                .header_stage(
+                    session,
+                    account,
+                    folder,
+                    &state,
+                    &metas,
+                    filters.as_deref().unwrap_or(&[]),
+                )
+                .await?;
+            report.skipped += skipped.len() as u32;
+            let highest = metas.iter().map(|m| m.uid).max();
+            metas.retain(|m| !skipped.contains(&m.uid));
             for batch in plan_batches(&metas, self.limits) {
                 self.fetch_batch(session, account, folder, &batch, &mut state, report)
                     .await?;
@@ -209,6 +241,10 @@ where
                     .save_folder_state(&account.name, folder, &state)
                     .await?;
                 saved = Some(state.clone());
+            }
+            // Skipped messages are recorded: the watermark may pass them too.
+            if let Some(h) = highest {
+                state.last_uid = state.last_uid.max(h);
             }
         }
         // After a date search that took everything, UIDs up to UIDNEXT-1 are known to be older.
@@ -223,6 +259,58 @@ where
                 .await?;
         }
         Ok(())
+    }
+
+    /// Fetches headers of the new messages when a global or account skip filter exists, and
+    /// records every message such a filter skips on headers alone. Returns the skipped UIDs.
+    async fn header_stage(
+        &self,
+        session: &mut M::Session,
+        account: &Account,
+        folder: &str,
+        state: &FolderState,
+        metas: &[MessageMeta],
+        filters: &[Filter],
+    ) -> Result<Vec<u32>, Stop> {
+        let relevant = filters.iter().any(|f| {
+            f.action == crate::filters::Action::Skip
+                && (f.scope == crate::filters::Scope::Global
+                    || f.scope == crate::filters::Scope::Account(account.name.clone()))
+                && !f.needs_body()
+        });
+        if !relevant || metas.is_empty() {
+            return Ok(vec![]);
+        }
+        let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+        let mut skipped = Vec::new();
+        for chunk in uids.chunks(self.limits.fetch_batch_messages.max(1) * 4) {
+            for h in session.fetch_headers(chunk).await? {
+                let input = FilterInput::from_headers(&h.raw);
+                if let SkipDecision::Skip(m) = skip_decision(filters, &account.name, &input) {
+                    let parsed = mail_parser::MessageParser::default().parse_headers(&h.raw);
+                    let record = SkippedRecord {
+                        v: SCHEMA_VERSION,
+                        account: account.name.clone(),
+                        folder: folder.to_string(),
+                        uidvalidity: state.uidvalidity,
+                        uid: h.uid,
+                        message_id: parsed
+                            .as_ref()
+                            .and_then(|p| p.header_raw("Message-ID"))
+                            .and_then(crate::ids::normalize_message_id),
+                        subject: input.subject.clone(),
+                        from: input.from.first().map(|f| f.1.clone()),
+                        filter: m.filter,
+                        reasons: m.reasons,
+                        stage: "headers".into(),
+                        at: chrono::Utc::now(),
+                    };
+                    self.filters.put_skipped(&record).await?;
+                    skipped.push(h.uid);
+                }
+            }
+        }
+        Ok(skipped)
     }
 
     async fn fetch_batch(

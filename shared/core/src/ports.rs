@@ -129,6 +129,21 @@ impl<M> Outgoing<M> {
     }
 }
 
+/// Filters and what they did (R-X).
+pub trait FilterStore: Send + Sync {
+    fn filters(&self) -> impl Future<Output = StoreResult<Vec<crate::filters::Filter>>> + Send;
+    /// Idempotent: keyed by account, folder, UIDVALIDITY and UID.
+    fn put_skipped(
+        &self,
+        record: &crate::filters::SkippedRecord,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Creates the copy unless it exists (a redelivery must not undo what the user did).
+    fn put_copy(
+        &self,
+        copy: &crate::filters::InboxCopy,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
 /// Seals and opens account credentials (R-F8): envelope encryption, account name as AAD.
 pub trait SecretBox: Send + Sync {
     fn seal(
@@ -209,6 +224,12 @@ pub trait MailboxSession: Send {
         &mut self,
         uids: &[u32],
     ) -> impl Future<Output = MailboxResult<Vec<MessageMeta>>> + Send;
+    /// Header sections of `uids` (BODY.PEEK[HEADER]), in one UID FETCH: header-only filters
+    /// decide before any body is downloaded (R-X3).
+    fn fetch_headers(
+        &mut self,
+        uids: &[u32],
+    ) -> impl Future<Output = MailboxResult<Vec<FetchedMessage>>> + Send;
     /// Whole raw messages for `uids`, in one UID FETCH.
     fn fetch(
         &mut self,

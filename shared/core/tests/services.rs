@@ -81,9 +81,11 @@ impl World {
         FakeMailbox,
         MemoryBlobs,
         MemoryQueue<IngestPointer>,
+        MemoryStore,
     > {
         PollService {
             accounts: &self.store,
+            filters: &self.store,
             secrets: &FakeSecretBox,
             mailbox: &self.mailbox,
             blobs: &self.blobs,
@@ -99,6 +101,8 @@ impl World {
             emails: &self.store,
             blobs: &self.blobs,
             limits: &self.limits,
+            filters: &[],
+            skips: &self.store,
         };
         let mut out = vec![];
         for p in self.drain() {
@@ -251,6 +255,8 @@ async fn same_message_in_two_accounts_is_one_email_and_redelivery_is_a_no_op() {
         emails: &w.store,
         blobs: &w.blobs,
         limits: &w.limits,
+        filters: &[],
+        skips: &w.store,
     };
     let raw = mail(1);
     let mut pointers = vec![];
@@ -298,6 +304,8 @@ async fn unparseable_mail_is_quarantined_with_its_reason_and_raw_copy() {
         emails: &w.store,
         blobs: &w.blobs,
         limits: &w.limits,
+        filters: &[],
+        skips: &w.store,
     };
     let key = "raw/support/INBOX/1/9.eml";
     w.blobs
@@ -328,4 +336,45 @@ async fn unparseable_mail_is_quarantined_with_its_reason_and_raw_copy() {
         Some(&b"just some words\n"[..])
     );
     assert!(w.store.list_emails().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_header_skip_filter_never_fetches_the_body_and_advances_the_watermark() {
+    use mailroom_core::filters::{Action, Filter, Pattern, Scope};
+    let w = World::new("pw", None).await;
+    w.store.filters.lock().unwrap().push(Filter {
+        v: 1,
+        name: "no-5".into(),
+        scope: Scope::Global,
+        from: None,
+        to: None,
+        subject: Some(Pattern::new("message 5").unwrap()),
+        body_any: vec![],
+        body_all: vec![],
+        action: Action::Skip,
+        folder: None,
+    });
+    for i in 4..7 {
+        w.mailbox
+            .append("INBOX", t("2026-03-03T10:00:00Z"), &mail(i));
+    }
+    let r = w
+        .poller()
+        .poll("support", t("2026-03-04T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!((r.fetched, r.skipped), (2, 1));
+    let log = w.mailbox.log();
+    assert!(log.iter().any(|l| l.starts_with("FETCH HEADER")));
+    let bodies: Vec<_> = log.iter().filter(|l| l.starts_with("FETCH BODY")).collect();
+    assert!(
+        bodies.iter().all(|l| !l.contains('2')),
+        "uid 2 body fetched: {bodies:?}"
+    );
+    let skipped = w.store.skipped.lock().unwrap().clone();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].uid, 2);
+    assert_eq!(skipped[0].message_id.as_deref(), Some("m5@example.com"));
+    let a = w.store.get_account("support").await.unwrap().unwrap();
+    assert_eq!(a.folder_state["INBOX"].last_uid, 3);
 }

@@ -357,6 +357,24 @@ impl MailboxSession for ImapSession {
             .collect())
     }
 
+    async fn fetch_headers(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
+        if uids.is_empty() {
+            return Ok(vec![]);
+        }
+        let fetches = self
+            .uid_fetch_all(&sequence_set(uids), "(UID BODY.PEEK[HEADER])")
+            .await?;
+        Ok(fetches
+            .iter()
+            .filter_map(|f| {
+                Some(FetchedMessage {
+                    uid: f.uid?,
+                    raw: f.header()?.to_vec(),
+                })
+            })
+            .collect())
+    }
+
     async fn fetch(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
         if uids.is_empty() {
             return Ok(vec![]);
