@@ -12,7 +12,6 @@ use mailroom::accounts::{self, NewAccount};
 use mailroom::context::{connect, Context};
 use mailroom::{cycle, local, views};
 use mailroom_core::cases::{CaseSettings, Distribution};
-use mailroom_core::messages::IngestPointer;
 use mailroom_core::model::{AccountKind, ImapSettings, Secret, Security};
 use mailroom_core::ports::{AccountStore, EmailStore, Outgoing, Queue, StoreError};
 use mailroom_core::records::{CaseStatus, RecordKind, RecordRef};
@@ -322,6 +321,30 @@ struct Connection {
     fetch_since: Option<NaiveDate>,
     #[arg(long = "team")]
     teams: Vec<String>,
+}
+
+impl Connection {
+    fn into_account(
+        self,
+        name: String,
+        kind: AccountKind,
+        address: Option<String>,
+        owner: Option<String>,
+    ) -> NewAccount {
+        NewAccount {
+            name,
+            kind,
+            address,
+            owner,
+            imap_host: self.imap_host,
+            imap_port: self.imap_port,
+            imap_user: self.imap_user,
+            security: self.security,
+            folders: self.folders,
+            fetch_since: self.fetch_since,
+            teams: self.teams,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -807,24 +830,8 @@ async fn account_cmd(ctx: &Context, command: AccountCommand) -> Result<()> {
             connection: c,
         } => {
             let password = read_password_stdin()?;
-            let a = accounts::add(
-                ctx,
-                NewAccount {
-                    name,
-                    kind: AccountKind::Group,
-                    address: Some(address),
-                    owner: None,
-                    imap_host: c.imap_host,
-                    imap_port: c.imap_port,
-                    imap_user: c.imap_user,
-                    security: c.security,
-                    folders: c.folders,
-                    fetch_since: c.fetch_since,
-                    teams: c.teams,
-                },
-                password,
-            )
-            .await?;
+            let new = c.into_account(name, AccountKind::Group, Some(address), None);
+            let a = accounts::add(ctx, new, password).await?;
             eprintln!("group account {} added", a.name);
             Ok(())
         }
@@ -839,25 +846,9 @@ async fn account_cmd(ctx: &Context, command: AccountCommand) -> Result<()> {
             }
             let password = read_password_stdin()?;
             let name = name.unwrap_or_else(|| c.imap_user.clone());
-            let a = accounts::add(
-                ctx,
-                NewAccount {
-                    name,
-                    kind: AccountKind::Personal,
-                    address: address
-                        .or_else(|| Some(c.imap_user.clone()).filter(|u| u.contains('@'))),
-                    owner: Some(owner),
-                    imap_host: c.imap_host,
-                    imap_port: c.imap_port,
-                    imap_user: c.imap_user,
-                    security: c.security,
-                    folders: c.folders,
-                    fetch_since: c.fetch_since,
-                    teams: c.teams,
-                },
-                password,
-            )
-            .await?;
+            let address = address.or_else(|| Some(c.imap_user.clone()).filter(|u| u.contains('@')));
+            let new = c.into_account(name, AccountKind::Personal, address, Some(owner));
+            let a = accounts::add(ctx, new, password).await?;
             eprintln!("personal account {} added", a.name);
             Ok(())
         }
@@ -965,21 +956,9 @@ async fn quarantine_cmd(ctx: &Context, command: QuarantineCommand) -> Result<()>
             let q = adapters.store.get_quarantine(&id).await?.ok_or_else(|| {
                 anyhow!("no quarantined message {id:?} (see `mailroom quarantine list`)")
             })?;
-            let pointer = IngestPointer {
-                v: SCHEMA_VERSION,
-                account: q.account.clone(),
-                folder: q.folder.clone(),
-                uidvalidity: 0,
-                uid: q.uid,
-                key: q.raw_key.clone(),
-                size: q.size,
-                arrived: None,
-                truncated: false,
-                quarantine_id: Some(q.id.clone()),
-            };
             adapters
                 .ingest_queue
-                .send(&[Outgoing::plain(pointer)])
+                .send(&[Outgoing::plain(q.replay_pointer())])
                 .await?;
             let totals = cycle::run(ctx, Selection::Named(vec![])).await?;
             let t = totals

@@ -400,20 +400,7 @@ async fn malformed_mail_is_quarantined_durably_and_can_be_replayed() {
     // A replay of an unfixed message quarantines it again under the same id: nothing is lost.
     mailroom_core::ports::Queue::send(
         &env.ctx.adapters().ingest_queue,
-        &[mailroom_core::ports::Outgoing::plain(
-            mailroom_core::messages::IngestPointer {
-                v: 1,
-                account: q.account.clone(),
-                folder: q.folder.clone(),
-                uidvalidity: 0,
-                uid: q.uid,
-                key: q.raw_key.clone(),
-                size: q.size,
-                arrived: None,
-                truncated: false,
-                quarantine_id: Some(q.id.clone()),
-            },
-        )],
+        &[mailroom_core::ports::Outgoing::plain(q.replay_pointer())],
     )
     .await
     .unwrap();
@@ -437,20 +424,7 @@ async fn malformed_mail_is_quarantined_durably_and_can_be_replayed() {
         .unwrap();
     mailroom_core::ports::Queue::send(
         &env.ctx.adapters().ingest_queue,
-        &[mailroom_core::ports::Outgoing::plain(
-            mailroom_core::messages::IngestPointer {
-                v: 1,
-                account: q.account.clone(),
-                folder: q.folder.clone(),
-                uidvalidity: 0,
-                uid: q.uid,
-                key: q.raw_key.clone(),
-                size: q.size,
-                arrived: None,
-                truncated: false,
-                quarantine_id: Some(q.id.clone()),
-            },
-        )],
+        &[mailroom_core::ports::Outgoing::plain(q.replay_pointer())],
     )
     .await
     .unwrap();

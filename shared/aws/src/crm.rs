@@ -134,28 +134,6 @@ impl DynamoStore {
             .transpose()
     }
 
-    async fn query_all(&self, pk: &str) -> StoreResult<Vec<Item>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend(&format!("query {pk}"), e))?;
-            out.extend(resp.items.unwrap_or_default());
-            start = resp.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
     async fn transact(&self, items: Vec<TransactWriteItem>, what: &str) -> StoreResult<()> {
         self.client()
             .transact_write_items()
@@ -197,7 +175,7 @@ impl DynamoStore {
 
     pub async fn list_teams(&self) -> StoreResult<Vec<String>> {
         Ok(self
-            .query_all("TEAMS")
+            .query_partition("TEAMS")
             .await?
             .iter()
             .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
@@ -224,7 +202,7 @@ impl DynamoStore {
 
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
         let mut users: Vec<User> = self
-            .query_all("USERS")
+            .query_partition("USERS")
             .await?
             .iter()
             .map(|i| from_item(i).map_err(|e| backend("decode user", e)))
@@ -278,7 +256,7 @@ impl DynamoStore {
     }
 
     pub async fn list_records(&self, kind: RecordKind) -> StoreResult<Vec<serde_json::Value>> {
-        self.query_all(&rec_pk(kind))
+        self.query_partition(&rec_pk(kind))
             .await?
             .iter()
             .map(|i| {
@@ -294,7 +272,7 @@ impl DynamoStore {
     }
 
     pub async fn list_cases(&self) -> StoreResult<Vec<Case>> {
-        self.query_all(&rec_pk(RecordKind::Case))
+        self.query_partition(&rec_pk(RecordKind::Case))
             .await?
             .iter()
             .map(|i| from_item(i).map_err(|e| backend("decode case", e)))
@@ -320,7 +298,7 @@ impl DynamoStore {
 
     pub async fn followers(&self, record: &RecordRef) -> StoreResult<Vec<String>> {
         Ok(self
-            .query_all(&format!("FOLLOW#{}#{}", record.kind.as_str(), record.id))
+            .query_partition(&format!("FOLLOW#{}#{}", record.kind.as_str(), record.id))
             .await?
             .iter()
             .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
@@ -329,7 +307,7 @@ impl DynamoStore {
 
     pub async fn stream(&self, record: &RecordRef) -> StoreResult<Vec<StreamEntry>> {
         let mut entries: Vec<StreamEntry> = self
-            .query_all(&format!("STREAM#{}#{}", record.kind.as_str(), record.id))
+            .query_partition(&format!("STREAM#{}#{}", record.kind.as_str(), record.id))
             .await?
             .iter()
             .map(|i| from_item(i).map_err(|e| backend("decode stream", e)))
@@ -410,6 +388,32 @@ impl DynamoStore {
             .get(user)
             .copied()
             .unwrap_or(0))
+    }
+
+    /// Consistent BatchGetItem of any number of keys (100 a request), unprocessed keys retried.
+    async fn batch_get(&self, keys: Vec<Item>, what: &str) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(100) {
+            let request = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .set_keys(Some(chunk.to_vec()))
+                .build()
+                .expect("keys set");
+            let mut request: HashMap<String, KeysAndAttributes> =
+                [(self.table().to_string(), request)].into();
+            while !request.is_empty() {
+                let resp = self
+                    .client()
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(|e| backend(what, e))?;
+                out.extend(resp.responses.unwrap_or_default().into_values().flatten());
+                request = resp.unprocessed_keys.unwrap_or_default();
+            }
+        }
+        Ok(out)
     }
 
     fn link_items(&self, link: &EmailLink, case: Option<u64>) -> Vec<TransactWriteItem> {
@@ -498,36 +502,20 @@ impl Crm for DynamoStore {
         let mut unique: Vec<&String> = ids.iter().collect();
         unique.sort();
         unique.dedup();
-        let mut out = Vec::new();
-        for chunk in unique.chunks(100) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            for id in chunk {
-                keys = keys.keys(key(&format!("MSGID#{id}"), "MSGID"));
-            }
-            let mut request: HashMap<String, KeysAndAttributes> =
-                [(self.table().to_string(), keys.build().expect("keys set"))].into();
-            while !request.is_empty() {
-                let resp = self
-                    .client()
-                    .batch_get_item()
-                    .set_request_items(Some(request))
-                    .send()
-                    .await
-                    .map_err(|e| backend("look up message ids", e))?;
-                for items in resp.responses.unwrap_or_default().into_values() {
-                    for i in items {
-                        out.push(from_item(&i).map_err(|e| backend("decode message index", e))?);
-                    }
-                }
-                request = resp.unprocessed_keys.unwrap_or_default();
-            }
-        }
-        Ok(out)
+        let keys = unique
+            .iter()
+            .map(|id| key(&format!("MSGID#{id}"), "MSGID"))
+            .collect();
+        self.batch_get(keys, "look up message ids")
+            .await?
+            .iter()
+            .map(|i| from_item(i).map_err(|e| backend("decode message index", e)))
+            .collect()
     }
 
     async fn records_by_address(&self, address: &str) -> StoreResult<Vec<AddressRecord>> {
         let items = self
-            .query_all(&format!("ADDR#{}", normalize_address(address)))
+            .query_partition(&format!("ADDR#{}", normalize_address(address)))
             .await?;
         Ok(items
             .iter()
@@ -617,36 +605,16 @@ impl Crm for DynamoStore {
     }
 
     async fn open_loads(&self, users: &[String]) -> StoreResult<HashMap<String, u64>> {
+        let keys = users.iter().map(|u| key("LOAD", u)).collect();
         let mut out = HashMap::new();
-        for chunk in users.chunks(100) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            for u in chunk {
-                keys = keys.keys(key("LOAD", u));
-            }
-            let mut request: HashMap<String, KeysAndAttributes> =
-                [(self.table().to_string(), keys.build().expect("keys set"))].into();
-            while !request.is_empty() {
-                let resp = self
-                    .client()
-                    .batch_get_item()
-                    .set_request_items(Some(request))
-                    .send()
-                    .await
-                    .map_err(|e| backend("read loads", e))?;
-                for items in resp.responses.unwrap_or_default().into_values() {
-                    for i in items {
-                        let user = i.get("sk").and_then(|v| v.as_s().ok()).cloned();
-                        let open = i
-                            .get("open")
-                            .and_then(|v| v.as_n().ok())
-                            .and_then(|v| v.parse::<i64>().ok())
-                            .unwrap_or(0);
-                        if let Some(u) = user {
-                            out.insert(u, open.max(0) as u64);
-                        }
-                    }
-                }
-                request = resp.unprocessed_keys.unwrap_or_default();
+        for i in self.batch_get(keys, "read loads").await? {
+            let open = i
+                .get("open")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            if let Some(u) = i.get("sk").and_then(|v| v.as_s().ok()) {
+                out.insert(u.clone(), open.max(0) as u64);
             }
         }
         Ok(out)

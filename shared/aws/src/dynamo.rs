@@ -57,7 +57,7 @@ impl DynamoStore {
     }
 
     /// All items of a partition, following pagination.
-    async fn query_partition(&self, pk: &str) -> StoreResult<Vec<Item>> {
+    pub(crate) async fn query_partition(&self, pk: &str) -> StoreResult<Vec<Item>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {

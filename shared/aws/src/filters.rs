@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use mailroom_core::filters::{Filter, InboxCopy, Scope, SkippedRecord, MAX_FILTERS_PER_USER};
 use mailroom_core::ports::{FilterStore, StoreError, StoreResult};
 
-use crate::item::{from_item, s, to_item, Item};
+use crate::item::{from_item, s, to_item};
 use crate::DynamoStore;
 
 fn backend<E: std::error::Error + Send + Sync + 'static>(context: &str, e: E) -> StoreError {
@@ -18,28 +18,6 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(context: &str, e: E) ->
 }
 
 impl DynamoStore {
-    async fn partition(&self, pk: &str) -> StoreResult<Vec<Item>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend(&format!("query {pk}"), e))?;
-            out.extend(resp.items.unwrap_or_default());
-            start = resp.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
     /// Adds a filter; names are unique, and one user's scope holds at most
     /// `MAX_FILTERS_PER_USER` (R-X2).
     pub async fn add_filter(&self, filter: &Filter) -> StoreResult<()> {
@@ -100,7 +78,7 @@ impl DynamoStore {
 
     pub async fn list_skipped(&self) -> StoreResult<Vec<SkippedRecord>> {
         let mut list: Vec<SkippedRecord> = self
-            .partition("SKIPPED")
+            .query_partition("SKIPPED")
             .await?
             .iter()
             .map(|i| from_item(i).map_err(|e| backend("decode skipped", e)))
@@ -111,7 +89,7 @@ impl DynamoStore {
 
     pub async fn inbox(&self, user: &str) -> StoreResult<Vec<InboxCopy>> {
         let mut list: Vec<InboxCopy> = self
-            .partition(&format!("INBOX#{user}"))
+            .query_partition(&format!("INBOX#{user}"))
             .await?
             .iter()
             .map(|i| from_item(i).map_err(|e| backend("decode inbox copy", e)))
@@ -123,7 +101,7 @@ impl DynamoStore {
 
 impl FilterStore for DynamoStore {
     async fn filters(&self) -> StoreResult<Vec<Filter>> {
-        self.partition("FILTERS")
+        self.query_partition("FILTERS")
             .await?
             .iter()
             .map(|i| from_item(i).map_err(|e| backend("decode filter", e)))

@@ -309,3 +309,22 @@ pub struct QuarantineRecord {
     pub size: u64,
     pub quarantined_at: DateTime<Utc>,
 }
+
+impl QuarantineRecord {
+    /// The pointer that feeds this message to ingest again (R-F9); on success ingest removes
+    /// the quarantine record.
+    pub fn replay_pointer(&self) -> crate::messages::IngestPointer {
+        crate::messages::IngestPointer {
+            v: SCHEMA_VERSION,
+            account: self.account.clone(),
+            folder: self.folder.clone(),
+            uidvalidity: 0,
+            uid: self.uid,
+            key: self.raw_key.clone(),
+            size: self.size,
+            arrived: None,
+            truncated: false,
+            quarantine_id: Some(self.id.clone()),
+        }
+    }
+}
