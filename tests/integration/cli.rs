@@ -545,3 +545,258 @@ async fn the_filters_cli_contract() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_records_and_cases_cli_contract() {
+    stack();
+    let prefix = unique("rcli").to_lowercase();
+    let ok = |args: &[&str]| {
+        let out = mailroom(&prefix, args, None);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let fails = |args: &[&str], expect: &str| {
+        let out = mailroom(&prefix, args, None);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(err.contains(expect), "{args:?}: {err}");
+    };
+    ok(&["teams", "add", "l1"]);
+    fails(&["teams", "add", "l1"], "already exists");
+    ok(&[
+        "users",
+        "add",
+        "ann",
+        "--email",
+        "ann@corp.example",
+        "--team",
+        "l1:Support L1",
+    ]);
+    ok(&[
+        "users",
+        "add",
+        "ben",
+        "--email",
+        "ben@corp.example",
+        "--team",
+        "l1",
+    ]);
+    ok(&[
+        "users",
+        "add",
+        "old",
+        "--email",
+        "old@corp.example",
+        "--team",
+        "l1",
+        "--inactive",
+    ]);
+    fails(
+        &[
+            "users",
+            "add",
+            "cid",
+            "--email",
+            "cid@corp.example",
+            "--team",
+            "nope",
+        ],
+        "unknown team",
+    );
+    fails(
+        &["users", "add", "cid", "--email", "not-an-address"],
+        "--email",
+    );
+    ok(&[
+        "records",
+        "add",
+        "account",
+        "--name",
+        "Acme",
+        "--email",
+        "info@acme.example",
+    ]);
+    ok(&[
+        "records",
+        "add",
+        "contact",
+        "--name",
+        "Ann Buyer",
+        "--email",
+        "buyer@acme.example",
+        "--account",
+        "Acme",
+    ]);
+    ok(&[
+        "records",
+        "add",
+        "lead",
+        "--name",
+        "Lee",
+        "--email",
+        "lee@lead.example",
+    ]);
+    fails(
+        &[
+            "records",
+            "add",
+            "contact",
+            "--name",
+            "X",
+            "--email",
+            "x@acme.example",
+            "--account",
+            "Nope",
+        ],
+        "no such record",
+    );
+
+    // Import: a bad file is reported by line and field and imports nothing.
+    let dir = std::env::temp_dir();
+    let bad = dir.join(format!("{prefix}-bad.jsonl"));
+    std::fs::write(
+        &bad,
+        "{\"type\":\"account\",\"name\":\"Globex\"}\n{\"type\":\"contact\",\"name\":\"No Mail\"}\n{\"type\":\"contact\",\"name\":\"Hank\",\"email\":\"hank@globex.example\",\"account\":\"Initech\"}\nnot json\n",
+    )
+    .unwrap();
+    let out = mailroom(&prefix, &["records", "import", bad.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("\"email\""), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("\"account\""),
+        "{err}"
+    );
+    assert!(err.contains("line 4"), "{err}");
+    let accounts = json(&ok(&["records", "list", "account", "--json"]));
+    assert!(
+        !accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "Globex"),
+        "nothing half-imported"
+    );
+    let good = dir.join(format!("{prefix}-good.jsonl"));
+    std::fs::write(
+        &good,
+        "{\"type\":\"contact\",\"name\":\"Hank\",\"email\":\"hank@globex.example\",\"account\":\"Globex\"}\n{\"type\":\"account\",\"name\":\"Globex\",\"emails\":[\"hq@globex.example\"]}\n{\"type\":\"opportunity\",\"name\":\"Globex renewal\",\"account\":\"Globex\"}\n",
+    )
+    .unwrap();
+    ok(&["records", "import", good.to_str().unwrap()]);
+    let contacts = json(&ok(&["records", "list", "contact", "--json"]));
+    assert!(contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["email"] == "hank@globex.example" && c["account"] == "Globex"));
+
+    ok(&["follow", "ann", "account:Acme"]);
+    fails(&["follow", "ann", "account:Nope"], "no such record");
+    fails(&["follow", "nobody", "account:Acme"], "unknown user");
+
+    // A group account with email-to-case, mail from the contact, and the case it makes.
+    let mb = mailbox("rcli");
+    let port = stack().imaps_port.to_string();
+    let add = mailroom(
+        &prefix,
+        &[
+            "account",
+            "add-group",
+            "--name",
+            "support",
+            "--address",
+            &mb.user,
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            &port,
+            "--imap-user",
+            &mb.user,
+            "--password-stdin",
+        ],
+        Some(&mb.password),
+    );
+    assert!(add.status.success());
+    fails(
+        &[
+            "account",
+            "set-case",
+            "support",
+            "--create-case",
+            "--distribution",
+            "round-robin",
+            "--target-team",
+            "nope",
+        ],
+        "--target-team",
+    );
+    fails(
+        &[
+            "account",
+            "set-case",
+            "support",
+            "--create-case",
+            "--distribution",
+            "direct",
+            "--target-team",
+            "l1",
+        ],
+        "--assign-to",
+    );
+    ok(&[
+        "account",
+        "set-case",
+        "support",
+        "--create-case",
+        "--distribution",
+        "least-busy",
+        "--target-team",
+        "l1",
+        "--position",
+        "Support L1",
+        "--reopen-on-reply",
+    ]);
+    let first = "From: Ann Buyer <buyer@acme.example>\r\nTo: support@example.test\r\nSubject: Broken widget\r\nMessage-ID: <w1@acme.example>\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\nIt broke.\r\n";
+    let reply = "From: Ann Buyer <buyer@acme.example>\r\nTo: support@example.test\r\nSubject: Re: Broken widget\r\nMessage-ID: <w2@acme.example>\r\nIn-Reply-To: <w1@acme.example>\r\nReferences: <w1@acme.example>\r\nDate: Tue, 3 Mar 2026 11:00:00 +0000\r\n\r\nStill broken.\r\n";
+    deliver(&mb, &[first.as_bytes().to_vec(), reply.as_bytes().to_vec()]).await;
+    ok(&["poll"]);
+    let cases = json(&ok(&["cases", "list", "--json"]));
+    let c = &cases.as_array().unwrap()[0];
+    assert_eq!(cases.as_array().unwrap().len(), 1);
+    assert_eq!(c["name"], "Broken widget");
+    assert_eq!(c["status"], "Assigned");
+    assert_eq!(c["assigned_user"], "ann", "only ann holds the position");
+    assert_eq!(c["account"], "Acme");
+    assert_eq!(c["contact"], "Ann Buyer");
+    let mut emails: Vec<_> = c["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    emails.sort();
+    assert_eq!(emails, ["w1@acme.example", "w2@acme.example"]);
+    let number = c["number"].as_u64().unwrap().to_string();
+    let listed = json(&ok(&["emails", "list", "--json"]));
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["parent"]["type"] == "case"
+            && e["parent"]["number"].as_u64() == c["number"].as_u64()));
+    let stream = json(&ok(&["stream", &format!("case:{number}"), "--json"]));
+    assert!(
+        stream.as_array().unwrap().len() >= 3,
+        "case created + two emails: {stream}"
+    );
+    ok(&["cases", "set-status", &number, "Closed"]);
+    fails(&["cases", "set-status", &number, "Bogus"], "status");
+    fails(&["cases", "set-status", "99999", "Closed"], "no case");
+    let cases = json(&ok(&["cases", "list", "--json"]));
+    assert_eq!(cases[0]["status"], "Closed");
+}
