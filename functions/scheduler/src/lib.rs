@@ -20,12 +20,21 @@ pub async fn handle(
         .clone()
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let inactive: Vec<String> = adapters
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .filter(|u| !u.active)
+        .map(|u| u.name)
+        .collect();
     let report = run_cycle(
         &adapters.store,
         &adapters.poll_queue,
         now,
         &cycle,
         selection,
+        &inactive,
     )
     .await?;
     tracing::info!(

@@ -131,6 +131,7 @@ pub async fn run_cycle<A, Q>(
     now: DateTime<Utc>,
     cycle: &str,
     selection: &Selection,
+    inactive_users: &[String],
 ) -> Result<CycleReport, crate::ports::StoreError>
 where
     A: crate::ports::AccountStore,
@@ -144,9 +145,14 @@ where
     };
     let mut jobs = Vec::new();
     for account in &all {
+        // R-F1: a personal account is polled only while its owner is an active user.
+        let owner_active = account
+            .owner
+            .as_ref()
+            .is_none_or(|o| !inactive_users.contains(o));
         let chosen = match selection {
-            Selection::Due => is_due(account, now),
-            Selection::AllActive => account.active,
+            Selection::Due => owner_active && is_due(account, now),
+            Selection::AllActive => owner_active && account.active,
             Selection::Named(names) => names.iter().any(|n| n == &account.name),
         };
         if !chosen {
@@ -207,13 +213,35 @@ mod cycle_tests {
                 .unwrap();
         }
         let queue = MemoryQueue::<PollJob>::default();
-        let report = run_cycle(&store, &queue, now, "tick-1", &Selection::Due)
-            .await
-            .unwrap();
-        assert_eq!(report.accounts, 1000);
-        assert_eq!(report.queued.len(), 900, "inactive accounts are not polled");
+        // Two personal accounts: one whose owner left, one whose owner is active.
+        for (name, owner) in [("p-gone", "gone"), ("p-here", "here")] {
+            let secret = FakeSecretBox.seal(name, &Secret::new("pw")).await.unwrap();
+            let mut a = store.list_accounts().await.unwrap()[1].clone();
+            a.name = name.into();
+            a.kind = AccountKind::Personal;
+            a.owner = Some(owner.into());
+            a.secret = secret;
+            store.create_account(&a).await.unwrap();
+        }
+        let report = run_cycle(
+            &store,
+            &queue,
+            now,
+            "tick-1",
+            &Selection::Due,
+            &["gone".into()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.accounts, 1002);
+        assert!(report.queued.contains(&"p-here".to_string()));
+        assert!(
+            !report.queued.contains(&"p-gone".to_string()),
+            "owner inactive"
+        );
+        assert_eq!(report.queued.len(), 901, "inactive accounts are not polled");
         let sent = queue.sent.lock().unwrap();
-        assert_eq!(sent.len(), 900);
+        assert_eq!(sent.len(), 901);
         assert!(sent.iter().all(|j| j.cycle == "tick-1"));
     }
 }
