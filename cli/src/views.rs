@@ -83,6 +83,7 @@ pub fn email(e: &EmailRecord) -> Value {
         "received_at": e.received_at,
         "parent": e.parent.as_ref().map(record_ref),
         "case": e.case,
+        "teams": e.teams,
     })
 }
 

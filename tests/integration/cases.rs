@@ -227,6 +227,8 @@ async fn later_emails_of_a_thread_join_its_case_and_its_stream() {
     assert_eq!(ids.len(), 3);
     assert!(stream.iter().any(|e| e.kind == "case_created"));
     assert_eq!(cases[0].name, "printer broken");
+    // R-I4: emails on the case carry its team.
+    assert_eq!(c.email("r2@x.example").await.teams, ["l1"]);
     assert!(cases[0].description.contains("please help"));
 }
 

@@ -208,7 +208,9 @@ async fn a_user_filter_moves_only_that_users_copy() {
     assert!(!alice[0].notify);
     assert_eq!(bob[0].folder, "Inbox");
     assert!(bob[0].notify && !bob[0].read);
-    assert_eq!(store.list_emails().await.unwrap().len(), 1);
+    let emails = store.list_emails().await.unwrap();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].teams, ["l1"], "R-I4: the group account's teams");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -427,27 +427,46 @@ impl DynamoStore {
         };
         idx.extend(to_item(&entry, &[]));
         items.push(put(idx, self.table(), None));
+        // The email's parent, case and teams (R-I4), in one update.
+        let mut sets = Vec::new();
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(&format!("EMAIL#{}", link.email_id), "EMAIL")))
+            .condition_expression("attribute_exists(pk)");
         if let Some(parent) = &link.parent {
-            let mut update = Update::builder()
-                .table_name(self.table())
-                .set_key(Some(key(&format!("EMAIL#{}", link.email_id), "EMAIL")))
-                .condition_expression("attribute_exists(pk)")
+            sets.push("#par = :p");
+            update = update
+                .expression_attribute_names("#par", "parent")
                 .expression_attribute_values(":p", ref_av(parent));
-            update = match case {
-                Some(c) => update
-                    .update_expression("SET #par = :p, #c = :c")
-                    .expression_attribute_names("#par", "parent")
-                    .expression_attribute_names("#c", "case")
-                    .expression_attribute_values(":c", n(c)),
-                None => update
-                    .update_expression("SET #par = :p")
-                    .expression_attribute_names("#par", "parent"),
-            };
+        }
+        if let Some(c) = case {
+            sets.push("#c = :c");
+            update = update
+                .expression_attribute_names("#c", "case")
+                .expression_attribute_values(":c", n(c));
+        }
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression = format!("SET {}", sets.join(", "));
+        }
+        if !link.teams.is_empty() {
+            expression.push_str(" ADD teams :t");
+            update =
+                update.expression_attribute_values(":t", AttributeValue::Ss(link.teams.clone()));
+        }
+        if !expression.is_empty() {
             items.push(
                 TransactWriteItem::builder()
-                    .update(update.build().expect("complete"))
+                    .update(
+                        update
+                            .update_expression(expression.trim())
+                            .build()
+                            .expect("complete"),
+                    )
                     .build(),
             );
+        }
+        if let Some(parent) = &link.parent {
             let entry = StreamEntry {
                 v: SCHEMA_VERSION,
                 at: link.at,

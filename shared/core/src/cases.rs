@@ -76,6 +76,8 @@ pub struct EmailLink {
     pub at: DateTime<Utc>,
     /// Addresses on this email, added to the case's participants.
     pub participants: Vec<String>,
+    /// Teams the email gets (R-I4): the group account's, and its case's when on a case.
+    pub teams: Vec<String>,
 }
 
 /// Expected state under which an assignment was chosen; the claim fails if it moved.
@@ -381,6 +383,11 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             subject: email.subject.clone(),
             at: email.date.unwrap_or(email.received_at),
             participants: participants(email),
+            teams: if account.kind == AccountKind::Group {
+                account.teams.clone()
+            } else {
+                Vec::new()
+            },
         };
 
         let case_number = match &outcome.parent {
@@ -390,6 +397,14 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             }) => id.parse::<u64>().ok(),
             _ => None,
         };
+        // On a case of this account, the email also gets the case's team (its target team).
+        if case_number.is_some() || may_create {
+            if let Some(t) = settings.and_then(|s| s.target_team.as_ref()) {
+                if !link.teams.contains(t) {
+                    link.teams.push(t.clone());
+                }
+            }
+        }
         if let Some(n) = case_number {
             let reopen = settings.is_some_and(|s| s.reopen_on_reply);
             self.crm.join_case(n, &link, reopen).await?;

@@ -212,6 +212,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             dmarc_fail: p.dmarc_fail,
             parent: None,
             case: None,
+            teams: Vec::new(),
             size: pointer.size.max(p.size),
             attachments_skipped: pointer.truncated,
             text,

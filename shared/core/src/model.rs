@@ -276,6 +276,9 @@ pub struct EmailRecord {
     pub parent: Option<crate::records::RecordRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<u64>,
+    /// Teams the email belongs to (R-I4); stored as a set, added to by linking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
     pub size: u64,
     /// Above the size limit: headers and text only, attachments skipped (R-F6).
     pub attachments_skipped: bool,
