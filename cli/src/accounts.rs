@@ -98,6 +98,8 @@ pub async fn add(ctx: &Context, new: NewAccount, password: Secret) -> Result<Acc
         status: AccountStatus::default(),
         case: None,
         person_centric: false,
+        case_error: None,
+        case_error_at: None,
     };
     match adapters.store.create_account(&account).await {
         Ok(()) => Ok(account),

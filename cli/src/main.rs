@@ -483,9 +483,21 @@ async fn run(cli: Cli) -> Result<()> {
             command: EmailsCommand::List { json },
         } => {
             let ctx = connect(&cli.prefix).await?;
-            let emails = ctx.adapters().store.list_emails().await?;
+            let store = &ctx.adapters().store;
+            let emails = store.list_emails().await?;
             if json {
-                print_json(&Value::Array(emails.iter().map(views::email).collect()));
+                // Contacts and leads are keyed by address; the parent also shows their name.
+                let mut names = std::collections::HashMap::new();
+                for kind in [RecordKind::Contact, RecordKind::Lead] {
+                    for r in store.list_records(kind).await? {
+                        if let (Some(e), Some(n)) = (r["email"].as_str(), r["name"].as_str()) {
+                            names.insert(e.to_string(), n.to_string());
+                        }
+                    }
+                }
+                print_json(&Value::Array(
+                    emails.iter().map(|e| views::email(e, &names)).collect(),
+                ));
             } else {
                 for e in &emails {
                     println!(

@@ -36,6 +36,8 @@ pub fn status(a: &Account) -> Value {
         "failing_since": s.failing_since,
         "backoff_until": s.backoff_until,
         "last_mail_at": s.last_mail_at,
+        "case_error": a.case_error,
+        "case_error_at": a.case_error_at,
         "folders": a.folder_state.iter().map(|(f, st)| (f.clone(), json!({
             "uidvalidity": st.uidvalidity,
             "last_uid": st.last_uid,
@@ -52,7 +54,8 @@ fn body_len(b: &Option<Body>) -> u64 {
     }
 }
 
-pub fn email(e: &EmailRecord) -> Value {
+/// `names` maps contact and lead addresses to their names, for `parent.name`.
+pub fn email(e: &EmailRecord, names: &std::collections::HashMap<String, String>) -> Value {
     json!({
         "email_id": e.email_id,
         "message_id": e.message_id,
@@ -81,7 +84,13 @@ pub fn email(e: &EmailRecord) -> Value {
             "content_id": a.content_id,
         })).collect::<Vec<_>>(),
         "received_at": e.received_at,
-        "parent": e.parent.as_ref().map(record_ref),
+        "parent": e.parent.as_ref().map(|p| {
+            let mut v = record_ref(p);
+            if let Some(name) = names.get(&p.id) {
+                v["name"] = json!(name);
+            }
+            v
+        }),
         "case": e.case,
         "teams": e.teams,
     })

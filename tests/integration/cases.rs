@@ -327,7 +327,7 @@ async fn a_team_with_no_eligible_member_records_an_error_and_the_case_is_created
         .await
         .unwrap()
         .unwrap();
-    let err = a.status.case_error.expect("error recorded on the account");
+    let err = a.case_error.expect("error recorded on the account");
     assert!(err.contains("no active member"), "{err}");
 }
 
@@ -583,6 +583,33 @@ async fn a_closed_case_reopens_on_reply_only_when_configured() {
         if reopen {
             assert_eq!(case.status, CaseStatus::Assigned);
             assert_eq!(store.open_load("ann").await.unwrap(), 1);
+            // Closed again, then the same reply re-read (a reset): not a new reply, no reopen.
+            store.set_case_status(n, CaseStatus::Closed).await.unwrap();
+            store
+                .reset_account(
+                    "support",
+                    chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+                )
+                .await
+                .unwrap();
+            c.receive(&[]).await;
+            assert_eq!(
+                store.get_case(n).await.unwrap().unwrap().status,
+                CaseStatus::Closed
+            );
+            // An auto-reply on the thread does not reopen either.
+            c.receive(&[mail(Mail {
+                id: "ro3@x.example",
+                from: "c@x.example",
+                subject: "Auto: Re: issue",
+                refs: &["ro@x.example"],
+                extra: "Auto-Submitted: auto-replied\r\n",
+            })])
+            .await;
+            assert_eq!(
+                store.get_case(n).await.unwrap().unwrap().status,
+                CaseStatus::Closed
+            );
         } else {
             assert_eq!(case.status, CaseStatus::Closed);
             assert_eq!(store.open_load("ann").await.unwrap(), 0);

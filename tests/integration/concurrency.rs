@@ -62,6 +62,7 @@ async fn fifty_threads_of_three_emails_out_of_order_with_duplicates_make_fifty_c
                 arrived: None,
                 truncated: false,
                 quarantine_id: None,
+                fetch_error: None,
             });
         }
     }

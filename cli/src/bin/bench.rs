@@ -76,6 +76,7 @@ async fn ingest_core(json_out: bool) -> Result<()> {
                 arrived: None,
                 truncated: false,
                 quarantine_id: None,
+                fetch_error: None,
             };
             service.ingest(&pointer, Utc::now()).await?;
             emails += 1;
@@ -342,6 +343,8 @@ async fn requests(json_out: bool) -> Result<()> {
                     reopen_on_reply: false,
                 }),
                 person_centric: false,
+                case_error: None,
+                case_error_at: None,
             })
             .await?;
     }
@@ -389,6 +392,7 @@ async fn requests(json_out: bool) -> Result<()> {
                 arrived: None,
                 truncated: false,
                 quarantine_id: None,
+                fetch_error: None,
             });
         }
         counter.take();

@@ -73,7 +73,10 @@ pub async fn handle(
         // between storing and linking must not leave an email without its case.
         let account = accounts.iter().find(|a| a.name == pointer.account);
         let link = match (&email, account) {
-            (Some(email), Some(account)) => Some(linker.link(email, account, now).await?),
+            (Some(email), Some(account)) => {
+                let fresh = matches!(outcome, IngestOutcome::Imported { .. });
+                Some(linker.link(email, account, now, fresh).await?)
+            }
             _ => None,
         };
         if let (Some(email), Some(account)) = (&email, account) {

@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::Utc;
 use mailroom_core::cases::{
-    AddressRecord, AssignmentGuard, CaseSettings, Claim, Crm, EmailLink, MessageEntry,
+    AddressRecord, AssignmentGuard, CaseSettings, Claim, Crm, EmailLink, MessageEntry, ThreadClaim,
 };
 use mailroom_core::ports::{StoreError, StoreResult};
 use mailroom_core::records::{
@@ -577,7 +577,7 @@ impl Crm for DynamoStore {
         self.get(record_key(&RecordRef::case(number)), "case").await
     }
 
-    async fn thread_case(&self, thread_key: &str) -> StoreResult<Option<u64>> {
+    async fn thread_case(&self, thread_key: &str) -> StoreResult<Option<ThreadClaim>> {
         let resp = self
             .client()
             .get_item()
@@ -588,9 +588,10 @@ impl Crm for DynamoStore {
             .await
             .map_err(|e| backend("get thread claim", e))?;
         Ok(resp.item.and_then(|i| {
-            i.get("case")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
+            Some(ThreadClaim {
+                case: i.get("case")?.as_n().ok()?.parse().ok()?,
+                email_id: i.get("email_id")?.as_s().ok()?.clone(),
+            })
         }))
     }
 
@@ -679,7 +680,10 @@ impl Crm for DynamoStore {
                 ("sk", &case_sk(case.number)),
             ],
         );
-        if !case.participants.is_empty() {
+        // A set, so joins can ADD to it; DynamoDB has no empty sets, so none at all when empty.
+        if case.participants.is_empty() {
+            case_item.remove("participants");
+        } else {
             case_item.insert(
                 "participants".into(),
                 AttributeValue::Ss(case.participants.clone()),
@@ -774,14 +778,14 @@ impl Crm for DynamoStore {
                     .and_then(|r| r.code())
                     .is_some_and(|c| c == "ConditionalCheckFailed");
                 if thread_taken {
-                    let n = self.thread_case(&case.thread_key).await?.ok_or_else(|| {
+                    let claim = self.thread_case(&case.thread_key).await?.ok_or_else(|| {
                         StoreError::backend("claim case", "thread claim vanished")
                     })?;
-                    Ok(Claim::ThreadTaken(n))
+                    Ok(Claim::ThreadTaken(claim))
                 } else if reasons.is_empty() {
                     // An emulator without reasons: look at the claim to tell the cases apart.
                     match self.thread_case(&case.thread_key).await? {
-                        Some(n) => Ok(Claim::ThreadTaken(n)),
+                        Some(claim) => Ok(Claim::ThreadTaken(claim)),
                         None => Ok(Claim::Moved),
                     }
                 } else {
@@ -839,8 +843,7 @@ impl Crm for DynamoStore {
             .update_item()
             .table_name(self.table())
             .set_key(Some(key("ACCOUNTS", account)))
-            .update_expression("SET #st.case_error = :e, #st.case_error_at = :t")
-            .expression_attribute_names("#st", "status")
+            .update_expression("SET case_error = :e, case_error_at = :t")
             .expression_attribute_values(":e", s(error))
             .expression_attribute_values(":t", s(Utc::now().to_rfc3339()))
             .send()

@@ -94,9 +94,16 @@ pub struct AssignmentGuard {
 pub enum Claim {
     Created,
     /// Another email of the thread claimed it first: join that case.
-    ThreadTaken(u64),
+    ThreadTaken(ThreadClaim),
     /// The round-robin counter or a load moved under us: choose again.
     Moved,
+}
+
+/// Who holds a thread: its case, and the email that created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadClaim {
+    pub case: u64,
+    pub email_id: String,
 }
 
 /// Event for dispatch (auto-replies, notifications). `id` is deterministic, so a redelivered
@@ -157,7 +164,7 @@ pub trait Crm: Send + Sync {
     fn thread_case(
         &self,
         thread_key: &str,
-    ) -> impl Future<Output = StoreResult<Option<u64>>> + Send;
+    ) -> impl Future<Output = StoreResult<Option<ThreadClaim>>> + Send;
     /// Users of a team in round-robin order (join order).
     fn team_members(&self, team: &str) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
     fn counter(&self, key: &str) -> impl Future<Output = StoreResult<u64>> + Send;
@@ -306,12 +313,14 @@ pub struct LinkService<'a, C, Q> {
 
 impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
     /// Links one stored email that arrived through `account`. Idempotent: a redelivery finds
-    /// the same parent and the same case, and re-emits events with the same ids.
+    /// the same parent and the same case, and re-emits events with the same ids. `fresh` says
+    /// this is the email's first import: only then may a reply reopen a closed case.
     pub async fn link(
         &self,
         email: &EmailRecord,
         account: &Account,
         now: DateTime<Utc>,
+        fresh: bool,
     ) -> StoreResult<LinkOutcome> {
         let mut outcome = LinkOutcome {
             parent: None,
@@ -405,8 +414,18 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 }
             }
         }
+        // R-C6: only a customer's new reply reopens: not a redelivery or re-read, not an
+        // auto-reply or bounce, not our own outgoing mail.
+        let from_us = email
+            .from
+            .as_ref()
+            .is_some_and(|f| self.our_addresses.contains(&normalize_address(&f.address)));
+        let reopen = settings.is_some_and(|s| s.reopen_on_reply)
+            && fresh
+            && !email.auto_submitted
+            && !email.bounce
+            && !from_us;
         if let Some(n) = case_number {
-            let reopen = settings.is_some_and(|s| s.reopen_on_reply);
             self.crm.join_case(n, &link, reopen).await?;
             outcome.case = Some(n);
         } else if let (Some(settings), false) = (settings, email.auto_submitted || email.bounce) {
@@ -414,7 +433,15 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             // create_case checks the thread's claim first (under the claim lock) and joins an
             // existing case instead.
             let (n, created, user, err) = self
-                .create_case(email, account, settings, &sender_records, &mut link, now)
+                .create_case(
+                    email,
+                    account,
+                    settings,
+                    &sender_records,
+                    &mut link,
+                    now,
+                    reopen,
+                )
                 .await?;
             outcome.case_created = created;
             outcome.assigned_user = user;
@@ -473,15 +500,12 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         sender: &SenderRecords,
         link: &mut EmailLink,
         now: DateTime<Utc>,
+        reopen: bool,
     ) -> StoreResult<(u64, bool, Option<String>, Option<String>)> {
         let _one_claim_at_a_time = self.cache.claim.lock().await;
         // Another worker of this batch may have claimed the thread while we waited.
-        if let Some(n) = self.crm.thread_case(&link.thread_key).await? {
-            link.parent = Some(RecordRef::case(n));
-            self.crm
-                .join_case(n, link, settings.reopen_on_reply)
-                .await?;
-            return Ok((n, false, None, None));
+        if let Some(claim) = self.crm.thread_case(&link.thread_key).await? {
+            return self.existing_claim(claim, link, reopen).await;
         }
         let number = self.crm.next_case_number().await?;
         link.parent = Some(RecordRef::case(number));
@@ -521,14 +545,9 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                     }
                     return Ok((number, true, assignee, error));
                 }
-                Claim::ThreadTaken(n) => {
-                    // Lost the race: this number stays unused (a gap, never a reuse, R-C7).
-                    link.parent = Some(RecordRef::case(n));
-                    self.crm
-                        .join_case(n, link, settings.reopen_on_reply)
-                        .await?;
-                    return Ok((n, false, None, None));
-                }
+                // Lost the race (or retried after our own claim committed): this number stays
+                // unused, a gap, never a reuse (R-C7).
+                Claim::ThreadTaken(claim) => return self.existing_claim(claim, link, reopen).await,
                 Claim::Moved => continue,
             }
         }
@@ -536,6 +555,26 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             "claim case",
             "assignment state kept moving; will retry",
         ))
+    }
+
+    /// The thread is claimed. By this very email (a retry after the claim committed but
+    /// before its events went out): report it as created, so `case.created` is emitted again
+    /// with its same id. By another email: join that case.
+    async fn existing_claim(
+        &self,
+        claim: ThreadClaim,
+        link: &mut EmailLink,
+        reopen: bool,
+    ) -> StoreResult<(u64, bool, Option<String>, Option<String>)> {
+        let n = claim.case;
+        link.parent = Some(RecordRef::case(n));
+        if claim.email_id == link.email_id {
+            self.crm.join_case(n, link, false).await?;
+            let assignee = self.crm.get_case(n).await?.and_then(|c| c.assigned_user);
+            return Ok((n, true, assignee, None));
+        }
+        self.crm.join_case(n, link, reopen).await?;
+        Ok((n, false, None, None))
     }
 
     /// The assignee, the guard its choice depends on, and an error when nobody is eligible.

@@ -73,7 +73,11 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             .get(&pointer.key)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("raw message {}", pointer.key)))?;
-        let (outcome, record) = match parse(&raw) {
+        let parsed = match &pointer.fetch_error {
+            Some(reason) => Err(reason.clone()),
+            None => parse(&raw).map_err(|e| e.to_string()),
+        };
+        let (outcome, record) = match parsed {
             Ok(parsed) => {
                 if let Some(skipped) = self.body_skip(&parsed, pointer, now).await? {
                     return Ok((skipped, None));
@@ -88,9 +92,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
                 (outcome, Some(record))
             }
             Err(reason) => {
-                let record = self
-                    .quarantine(pointer, &raw, reason.to_string(), now)
-                    .await?;
+                let record = self.quarantine(pointer, &raw, reason, now).await?;
                 return Ok((
                     IngestOutcome::Quarantined {
                         id: record.id,
@@ -272,6 +274,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             reason,
             raw_key,
             size: pointer.size,
+            truncated: pointer.truncated,
             quarantined_at: now,
         };
         self.emails.put_quarantine(&record).await?;

@@ -46,6 +46,9 @@ pub struct IngestPointer {
     /// Set when an operator replays a quarantined message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine_id: Option<String>,
+    /// Why the poller could not get the message's content; ingest quarantines it so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_error: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

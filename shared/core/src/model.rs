@@ -153,11 +153,6 @@ pub struct AccountStatus {
     /// Last time a poll found new mail; drives the adaptive interval (R-F10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_mail_at: Option<DateTime<Utc>>,
-    /// Last email-to-case problem (e.g. no eligible assignee); the case was still created.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub case_error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub case_error_at: Option<DateTime<Utc>>,
 }
 
 /// A watched mailbox: configuration, watermarks and status in one item, so the scheduler lists
@@ -193,6 +188,12 @@ pub struct Account {
     /// Link mail from a contact to the contact itself, not to its account (R-L3).
     #[serde(default)]
     pub person_centric: bool,
+    /// Last email-to-case problem (e.g. no eligible assignee; the case was still created).
+    /// Written by ingest, so it lives outside `status`, which the poller rewrites whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_error_at: Option<DateTime<Utc>>,
 }
 
 /// Account names are keys, S3 path parts and AES-GCM associated data: keep them plain.
@@ -310,6 +311,9 @@ pub struct QuarantineRecord {
     /// Copy of the raw message under `quarantine/`, which no lifecycle rule expires.
     pub raw_key: String,
     pub size: u64,
+    /// Only the head of an oversize message was kept: a replay must not treat it as whole.
+    #[serde(default)]
+    pub truncated: bool,
     pub quarantined_at: DateTime<Utc>,
 }
 
@@ -326,8 +330,9 @@ impl QuarantineRecord {
             key: self.raw_key.clone(),
             size: self.size,
             arrived: None,
-            truncated: false,
+            truncated: self.truncated,
             quarantine_id: Some(self.id.clone()),
+            fetch_error: None,
         }
     }
 }

@@ -128,6 +128,8 @@ where
         drop(password);
         let mut budget = self.limits.fetch_portion;
         let mut result = Ok(());
+        // A missing or renamed folder is reported, but the account's other folders still poll.
+        let mut folder_error: Option<MailboxError> = None;
         // Loaded once, and only when some folder has new mail: idle polls read nothing more.
         let mut filters: Option<Vec<Filter>> = None;
         for folder in &account.folders {
@@ -146,11 +148,17 @@ where
                 .await
             {
                 Ok(()) => {}
+                Err(Stop::Mailbox(e)) if e.kind == ErrorKind::Folder => {
+                    folder_error.get_or_insert(e);
+                }
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             }
+        }
+        if let (Ok(()), Some(e)) = (&result, folder_error) {
+            result = Err(Stop::Mailbox(e));
         }
         session.logout().await;
         result
@@ -182,9 +190,11 @@ where
             Some(s) => {
                 // UIDVALIDITY changed: UIDs mean nothing any more. Re-read from the last arrival
                 // day we saw and let dedupe drop what was already imported (R-F3).
+                // SEARCH SINCE compares the server's local date: start a day earlier so a
+                // server west of UTC cannot hide the last evening's mail; dedupe absorbs it.
                 let since = s
                     .last_arrival
-                    .map(|d| d.date_naive())
+                    .map(|d| (d - Duration::days(1)).date_naive())
                     .or(account.fetch_since);
                 let state = FolderState {
                     uidvalidity: info.uidvalidity,
@@ -337,25 +347,36 @@ where
         let truncated = matches!(batch, Batch::Head(_));
         let mut pointers = Vec::with_capacity(fetched.len());
         let mut puts = Vec::with_capacity(fetched.len());
-        for message in fetched {
-            // A UID expunged between SEARCH and FETCH simply does not come back.
-            let Some(meta) = metas.iter().find(|m| m.uid == message.uid) else {
-                continue;
+        let mut fetched: std::collections::HashMap<u32, Vec<u8>> =
+            fetched.into_iter().map(|m| (m.uid, m.raw)).collect();
+        for meta in metas {
+            // No content for a UID we saw (expunged meanwhile, or unreadable on the server):
+            // never dropped silently, it goes to ingest to be quarantined with that reason.
+            let (raw, fetch_error) = match fetched.remove(&meta.uid) {
+                Some(raw) => (raw, None),
+                None => (
+                    Vec::new(),
+                    Some(format!(
+                        "the server returned no content for UID {} (expunged during the poll, or unreadable)",
+                        meta.uid
+                    )),
+                ),
             };
-            let key = raw_key(&account.name, folder, state.uidvalidity, message.uid);
+            let key = raw_key(&account.name, folder, state.uidvalidity, meta.uid);
             pointers.push(Outgoing::plain(IngestPointer {
                 v: SCHEMA_VERSION,
                 account: account.name.clone(),
                 folder: folder.to_string(),
                 uidvalidity: state.uidvalidity,
-                uid: message.uid,
+                uid: meta.uid,
                 key: key.clone(),
                 size: meta.size,
                 arrived: meta.arrived,
                 truncated,
                 quarantine_id: None,
+                fetch_error,
             }));
-            puts.push(async move { self.blobs.put(&key, message.raw, "message/rfc822").await });
+            puts.push(async move { self.blobs.put(&key, raw, "message/rfc822").await });
         }
         futures::future::try_join_all(puts).await?;
         report.fetched += pointers.len() as u32;

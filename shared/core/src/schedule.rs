@@ -71,6 +71,8 @@ mod tests {
             status: AccountStatus::default(),
             case: None,
             person_centric: false,
+            case_error: None,
+            case_error_at: None,
         }
     }
 
@@ -208,6 +210,8 @@ mod cycle_tests {
                     status: AccountStatus::default(),
                     case: None,
                     person_centric: false,
+                    case_error: None,
+                    case_error_at: None,
                 })
                 .await
                 .unwrap();

@@ -68,6 +68,8 @@ impl World {
                 status: AccountStatus::default(),
                 case: None,
                 person_centric: false,
+                case_error: None,
+                case_error_at: None,
             })
             .await
             .unwrap();
@@ -277,6 +279,7 @@ async fn same_message_in_two_accounts_is_one_email_and_redelivery_is_a_no_op() {
             arrived: None,
             truncated: false,
             quarantine_id: None,
+            fetch_error: None,
         });
     }
     let now = Utc::now();
@@ -323,6 +326,7 @@ async fn unparseable_mail_is_quarantined_with_its_reason_and_raw_copy() {
         arrived: None,
         truncated: false,
         quarantine_id: None,
+        fetch_error: None,
     };
     let out = svc.ingest(&p, Utc::now()).await.unwrap();
     let IngestOutcome::Quarantined { id, reason } = out else {
@@ -377,4 +381,37 @@ async fn a_header_skip_filter_never_fetches_the_body_and_advances_the_watermark(
     assert_eq!(skipped[0].message_id.as_deref(), Some("m5@example.com"));
     let a = w.store.get_account("support").await.unwrap().unwrap();
     assert_eq!(a.folder_state["INBOX"].last_uid, 3);
+}
+
+#[tokio::test]
+async fn a_message_the_server_would_not_return_is_quarantined_with_that_reason() {
+    let w = World::new("pw", None).await;
+    let svc = IngestService {
+        emails: &w.store,
+        blobs: &w.blobs,
+        limits: &w.limits,
+        filters: &[],
+        skips: &w.store,
+    };
+    let key = "raw/support/INBOX/1/5.eml";
+    w.blobs.put(key, vec![], "message/rfc822").await.unwrap();
+    let p = IngestPointer {
+        v: 1,
+        account: "support".into(),
+        folder: "INBOX".into(),
+        uidvalidity: 1,
+        uid: 5,
+        key: key.into(),
+        size: 1234,
+        arrived: None,
+        truncated: false,
+        quarantine_id: None,
+        fetch_error: Some("the server returned no content for UID 5".into()),
+    };
+    let IngestOutcome::Quarantined { reason, .. } = svc.ingest(&p, Utc::now()).await.unwrap()
+    else {
+        panic!("expected quarantine")
+    };
+    assert!(reason.contains("no content for UID 5"));
+    assert_eq!(w.store.list_quarantine().await.unwrap()[0].uid, 5);
 }

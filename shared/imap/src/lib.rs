@@ -296,7 +296,7 @@ impl ImapSession {
 impl MailboxSession for ImapSession {
     async fn examine(&mut self, folder: &str) -> MailboxResult<FolderInfo> {
         let timeout = self.timeout;
-        let mailbox = tokio::time::timeout(timeout, self.session.examine(folder))
+        let mailbox = tokio::time::timeout(timeout, self.session.examine(encode_mailbox(folder)))
             .await
             .map_err(|_| MailboxError::new(ErrorKind::Protocol, "EXAMINE timed out"))?
             .map_err(|e| match e {
@@ -419,6 +419,50 @@ impl MailboxSession for ImapSession {
     }
 }
 
+/// Mailbox names travel in IMAP's modified UTF-7 (RFC 3501 5.1.3): `Entwürfe` is sent as
+/// `Entw&APw-rfe`, `&` as `&-`; printable ASCII passes through.
+pub fn encode_mailbox(name: &str) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    let mut out = String::with_capacity(name.len());
+    let mut pending: Vec<u16> = Vec::new();
+    let flush = |pending: &mut Vec<u16>, out: &mut String| {
+        if pending.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
+        out.push('&');
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+            let chars = chunk.len() + 1;
+            for i in 0..chars {
+                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out.push('-');
+        pending.clear();
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut pending, &mut out);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            let mut buf = [0u16; 2];
+            pending.extend_from_slice(c.encode_utf16(&mut buf));
+        }
+    }
+    flush(&mut pending, &mut out);
+    out
+}
+
 /// `1,2,3,5,7,8` -> `1:3,5,7:8`: one short command for hundreds of UIDs.
 pub fn sequence_set(uids: &[u32]) -> String {
     let mut sorted = uids.to_vec();
@@ -494,6 +538,18 @@ impl AsyncWrite for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailbox_names_use_modified_utf7() {
+        assert_eq!(encode_mailbox("INBOX"), "INBOX");
+        assert_eq!(encode_mailbox("Entwürfe"), "Entw&APw-rfe");
+        assert_eq!(encode_mailbox("A&B"), "A&-B");
+        assert_eq!(encode_mailbox("日本語"), "&ZeVnLIqe-");
+        assert_eq!(
+            encode_mailbox("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
+    }
 
     #[test]
     fn sequence_sets_compress_runs() {
