@@ -24,6 +24,35 @@ fn mailroom(prefix: &str, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `mailroom account add-group --name support ...` on the mailbox, over TLS.
+fn add_support_account(prefix: &str, mb: &TestMailbox) {
+    let port = stack().imaps_port.to_string();
+    let add = mailroom(
+        prefix,
+        &[
+            "account",
+            "add-group",
+            "--name",
+            "support",
+            "--address",
+            &mb.user,
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            &port,
+            "--imap-user",
+            &mb.user,
+            "--password-stdin",
+        ],
+        Some(&mb.password),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+}
+
 fn json(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
@@ -339,31 +368,7 @@ async fn the_filters_cli_contract() {
         ],
     )
     .await;
-    let port = stack().imaps_port.to_string();
-    let add = mailroom(
-        &prefix,
-        &[
-            "account",
-            "add-group",
-            "--name",
-            "support",
-            "--address",
-            &mb.user,
-            "--imap-host",
-            "127.0.0.1",
-            "--imap-port",
-            &port,
-            "--imap-user",
-            &mb.user,
-            "--password-stdin",
-        ],
-        Some(&mb.password),
-    );
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    add_support_account(&prefix, &mb);
     let ok = |args: &[&str]| {
         let out = mailroom(&prefix, args, None);
         assert!(
@@ -701,27 +706,7 @@ async fn the_records_and_cases_cli_contract() {
 
     // A group account with email-to-case, mail from the contact, and the case it makes.
     let mb = mailbox("rcli");
-    let port = stack().imaps_port.to_string();
-    let add = mailroom(
-        &prefix,
-        &[
-            "account",
-            "add-group",
-            "--name",
-            "support",
-            "--address",
-            &mb.user,
-            "--imap-host",
-            "127.0.0.1",
-            "--imap-port",
-            &port,
-            "--imap-user",
-            &mb.user,
-            "--password-stdin",
-        ],
-        Some(&mb.password),
-    );
-    assert!(add.status.success());
+    add_support_account(&prefix, &mb);
     fails(
         &[
             "account",
