@@ -238,3 +238,54 @@ async fn a_user_scope_holds_at_most_one_hundred_filters() {
     other.subject = Some(Pattern::new("*x*").unwrap());
     store.add_filter(&other).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_body_filter_sees_a_text_body_too_large_for_the_item() {
+    let env = env("bigbody").await;
+    let mb = mailbox("bigbody");
+    let store = &env.ctx.adapters().store;
+    store.add_team("l1").await.unwrap();
+    mailroom::records::add_user(
+        &env.ctx,
+        "alice",
+        &["alice@corp.example".into()],
+        &["l1".into()],
+        true,
+    )
+    .await
+    .unwrap();
+    let mut raw = simple("big@x.example", "c@x.example", "long report");
+    raw.extend("lorem ipsum dolor sit amet ".repeat(6000).into_bytes());
+    raw.extend(b"\r\nthe needle is here\r\n");
+    deliver(&mb, &[raw]).await;
+    mailroom::accounts::add(
+        &env.ctx,
+        mailroom::accounts::NewAccount {
+            name: "support".into(),
+            kind: mailroom_core::model::AccountKind::Group,
+            address: Some(mb.user.clone()),
+            owner: None,
+            imap_host: "127.0.0.1".into(),
+            imap_port: stack().imaps_port,
+            imap_user: mb.user.clone(),
+            security: mailroom_core::model::Security::ImplicitTls,
+            folders: vec![],
+            fetch_since: None,
+            teams: vec!["l1".into()],
+        },
+        mailroom_core::model::Secret::new(&mb.password),
+    )
+    .await
+    .unwrap();
+    let mut f = filter("needles", Scope::User("alice".into()), Action::MarkRead);
+    f.body_any = vec!["THE NEEDLE".into()];
+    store.add_filter(&f).await.unwrap();
+    cycle::run(&env.ctx, Selection::AllActive).await.unwrap();
+    let email = &store.list_emails().await.unwrap()[0];
+    assert!(
+        matches!(email.text, Some(mailroom_core::model::Body::Stored { .. })),
+        "the body is in S3"
+    );
+    let copy = &store.inbox("alice").await.unwrap()[0];
+    assert!(copy.read, "the filter read the stored body");
+}

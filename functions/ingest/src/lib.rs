@@ -123,7 +123,16 @@ async fn deliver_copies(
     if recipients.is_empty() {
         return Ok(());
     }
-    let input = FilterInput::from_email(email);
+    let mut input = FilterInput::from_email(email);
+    // A text body too large for the item lives in S3: read it only if a filter needs a body.
+    if let Some(mailroom_core::model::Body::Stored { key, .. }) = &email.text {
+        if filters.iter().any(|f| f.needs_body()) {
+            use mailroom_core::ports::BlobStore;
+            if let Some(bytes) = adapters.blobs.get(key).await? {
+                input.body = Some(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+    }
     for user in recipients {
         let state = user_copy(filters, &account.name, &user, &input);
         if state.hidden {
