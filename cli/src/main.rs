@@ -102,6 +102,11 @@ enum Command {
         #[command(subcommand)]
         command: FiltersCommand,
     },
+    /// Dead-letter queues (messages that failed five times; kept 14 days).
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Messages filters kept out (never silently lost).
     Skipped {
         #[command(subcommand)]
@@ -407,6 +412,17 @@ enum EmailsCommand {
 }
 
 #[derive(Subcommand)]
+enum DlqCommand {
+    /// Move every message of a dead-letter queue back to its queue, once its cause is fixed
+    /// (R-F9), and run it: `ingest` (pointers) or `poll` (poll jobs).
+    Redrive {
+        queue: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum QuarantineCommand {
     List {
         #[arg(long)]
@@ -634,6 +650,20 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Cases { command } => {
             let ctx = connect(&cli.prefix).await?;
             cases_cmd(&ctx, command).await
+        }
+        Command::Dlq {
+            command: DlqCommand::Redrive { queue, json },
+        } => {
+            let ctx = connect(&cli.prefix).await?;
+            let moved = redrive(&ctx, &queue).await?;
+            let totals = cycle::run(&ctx, Selection::Named(vec![])).await?;
+            if json {
+                print_json(&json!({"queue": queue, "moved": moved, "accounts": totals}));
+            } else {
+                eprintln!("moved {moved} message(s) from the {queue} dead-letter queue");
+                print_cycle(&totals);
+            }
+            Ok(())
         }
         Command::Filters { command } => {
             let ctx = connect(&cli.prefix).await?;
@@ -1080,6 +1110,63 @@ async fn records_cmd(ctx: &Context, command: RecordsCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Moves a dead-letter queue's messages back to their queue. Bodies are decoded first, so a
+/// message that is not a valid job stays in the DLQ (and is reported) rather than looping.
+async fn redrive(ctx: &Context, queue: &str) -> Result<usize> {
+    use mailroom_core::messages::{decode, PollJob};
+    let a = ctx.adapters();
+    let target = match queue {
+        "ingest" => &a.ingest_queue,
+        "poll" => &a.poll_queue,
+        other => bail!("queue: {other:?} is not ingest or poll"),
+    };
+    let dlq = target.dead_letter();
+    let mut moved = 0;
+    loop {
+        let batch = dlq.receive(10, 0).await?;
+        if batch.is_empty() {
+            return Ok(moved);
+        }
+        let mut done = Vec::new();
+        for m in &batch {
+            let sent = match queue {
+                "ingest" => match decode::<mailroom_core::messages::IngestPointer>(&m.body) {
+                    Ok(p) => a
+                        .ingest_queue
+                        .send(&[Outgoing::plain(p)])
+                        .await
+                        .map(|_| true),
+                    Err(e) => {
+                        eprintln!("left in the DLQ: {} ({e})", m.message_id);
+                        Ok(false)
+                    }
+                },
+                _ => match decode::<PollJob>(&m.body) {
+                    Ok(j) => {
+                        let job = PollJob::new(&j.account, format!("redrive-{}", m.message_id));
+                        let out = Outgoing {
+                            group: Some(j.account.clone()),
+                            dedupe: Some(format!("{}:{}", j.account, job.cycle)),
+                            message: job,
+                        };
+                        a.poll_queue.send(&[out]).await.map(|_| true)
+                    }
+                    Err(e) => {
+                        eprintln!("left in the DLQ: {} ({e})", m.message_id);
+                        Ok(false)
+                    }
+                },
+            };
+            if sent? {
+                done.push(m.receipt_handle.clone());
+            }
+        }
+        // Undecodable messages stay, invisible for the visibility timeout: the loop ends.
+        moved += done.len();
+        dlq.delete(&done).await?;
     }
 }
 

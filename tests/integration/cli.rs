@@ -785,3 +785,40 @@ async fn the_records_and_cases_cli_contract() {
     let cases = json(&ok(&["cases", "list", "--json"]));
     assert_eq!(cases[0]["status"], "Closed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_pointer_is_redriven_and_imported() {
+    use mailroom_core::ports::{BlobStore, EmailStore, Outgoing, Queue};
+    let env = env("dlq").await;
+    let a = env.ctx.adapters();
+    let raw = message(Some("dlq-1@example.com"), "was stuck");
+    a.blobs
+        .put("raw/support/INBOX/1/1.eml", raw.clone(), "message/rfc822")
+        .await
+        .unwrap();
+    let pointer = mailroom_core::messages::IngestPointer {
+        v: 1,
+        account: "support".into(),
+        folder: "INBOX".into(),
+        uidvalidity: 1,
+        uid: 1,
+        key: "raw/support/INBOX/1/1.eml".into(),
+        size: raw.len() as u64,
+        arrived: None,
+        truncated: false,
+        quarantine_id: None,
+        fetch_error: None,
+    };
+    let dlq = a.ingest_queue.dead_letter();
+    dlq.send(&[Outgoing::plain(pointer)]).await.unwrap();
+    let prefix = env.ctx.prefix.clone();
+    let out = mailroom(&prefix, &["dlq", "redrive", "ingest", "--json"], None);
+    let v = json(&out);
+    assert_eq!(v["moved"], 1);
+    let emails = a.store.list_emails().await.unwrap();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].message_id, "dlq-1@example.com");
+    assert!(dlq.receive(10, 0).await.unwrap().is_empty());
+    let bad = mailroom(&prefix, &["dlq", "redrive", "nope"], None);
+    assert!(!bad.status.success());
+}

@@ -35,6 +35,16 @@ impl SqsQueue {
         &self.url
     }
 
+    /// The dead-letter queue beside this one, by the naming `template.yaml` and the local
+    /// stack share: `<name>-dlq`, or `<name>-dlq.fifo` for a FIFO queue.
+    pub fn dead_letter(&self) -> SqsQueue {
+        let url = match self.url.strip_suffix(".fifo") {
+            Some(base) => format!("{base}-dlq.fifo"),
+            None => format!("{}-dlq", self.url),
+        };
+        SqsQueue::new(self.client.clone(), &url)
+    }
+
     /// Queue ARN-like name for synthesised events (the last path segment of the URL).
     pub fn name(&self) -> &str {
         self.url.rsplit('/').next().unwrap_or(&self.url)
