@@ -559,7 +559,7 @@ async fn run(cli: Cli) -> Result<()> {
             let ctx = connect(&cli.prefix).await?;
             quarantine_cmd(&ctx, command).await
         }
-        Command::Demo => demo(&cli.prefix).await,
+        Command::Demo => demo().await,
         Command::Teams { command } => {
             let ctx = connect(&cli.prefix).await?;
             match command {
@@ -1378,17 +1378,19 @@ async fn cases_cmd(ctx: &Context, command: CasesCommand) -> Result<()> {
 
 fn print_cycle(totals: &[cycle::AccountCycle]) {
     println!(
-        "{:<28} {:>7} {:>8} {:>10} {:>11} {:>6}",
-        "account", "fetched", "imported", "duplicates", "quarantined", "errors"
+        "{:<28} {:>7} {:>8} {:>10} {:>11} {:>7} {:>5} {:>6}",
+        "account", "fetched", "imported", "duplicates", "quarantined", "skipped", "cases", "errors"
     );
     for t in totals {
         println!(
-            "{:<28} {:>7} {:>8} {:>10} {:>11} {:>6}{}",
+            "{:<28} {:>7} {:>8} {:>10} {:>11} {:>7} {:>5} {:>6}{}",
             t.account,
             t.fetched,
             t.imported,
             t.duplicates,
             t.quarantined,
+            t.skipped,
+            t.cases_created,
             t.errors,
             t.error
                 .as_ref()
@@ -1399,10 +1401,14 @@ fn print_cycle(totals: &[cycle::AccountCycle]) {
 }
 
 /// The README's first command: everything a newcomer needs to see the pipeline work.
-async fn demo(prefix: &str) -> Result<()> {
+async fn demo() -> Result<()> {
     let info = local::up()?;
-    let ctx = connect(prefix).await?;
     let stamp = Utc::now().format("%Y%m%d%H%M%S").to_string();
+    // Resources of its own each run: the same sample mail imported again elsewhere would
+    // (rightly) be duplicates, which is not what a first look should show.
+    let prefix = format!("demo-{stamp}");
+    let ctx = connect(&prefix).await?;
+    eprintln!("demo resources: prefix {prefix}");
     let user = format!("demo-{stamp}@example.test");
     let password = format!("demo-{:08x}", rand::random::<u32>());
     local::mailbox_add(&user, &password)?;
@@ -1546,7 +1552,7 @@ async fn demo(prefix: &str) -> Result<()> {
         println!("  {}  {}", q.id, q.reason);
     }
     println!(
-        "\nExplore: cargo run --release --bin mailroom -- emails list | status | quarantine list"
+        "\nExplore (this demo's data lives under its own prefix):\n  cargo run --release --bin mailroom -- --prefix {prefix} emails list\n  cargo run --release --bin mailroom -- --prefix {prefix} cases list\n  cargo run --release --bin mailroom -- --prefix {prefix} status"
     );
     Ok(())
 }
