@@ -25,6 +25,29 @@ fn filter(name: &str, scope: Scope, action: Action) -> Filter {
     }
 }
 
+/// A group account `support` on `mb` whose mail goes to team `l1`.
+async fn add_team_account(env: &TestEnv, mb: &TestMailbox) {
+    mailroom::accounts::add(
+        &env.ctx,
+        mailroom::accounts::NewAccount {
+            name: "support".into(),
+            kind: mailroom_core::model::AccountKind::Group,
+            address: Some(mb.user.clone()),
+            owner: None,
+            imap_host: "127.0.0.1".into(),
+            imap_port: stack().imaps_port,
+            imap_user: mb.user.clone(),
+            security: mailroom_core::model::Security::ImplicitTls,
+            folders: vec![],
+            fetch_since: None,
+            teams: vec!["l1".into()],
+        },
+        mailroom_core::model::Secret::new(&mb.password),
+    )
+    .await
+    .unwrap();
+}
+
 /// `fetch_body_count` of every logout of `user` in Dovecot's log.
 fn bodies_fetched_by_server(user: &str) -> Vec<u32> {
     let log =
@@ -164,25 +187,7 @@ async fn a_user_filter_moves_only_that_users_copy() {
         )],
     )
     .await;
-    mailroom::accounts::add(
-        &env.ctx,
-        mailroom::accounts::NewAccount {
-            name: "support".into(),
-            kind: mailroom_core::model::AccountKind::Group,
-            address: Some(mb.user.clone()),
-            owner: None,
-            imap_host: "127.0.0.1".into(),
-            imap_port: stack().imaps_port,
-            imap_user: mb.user.clone(),
-            security: mailroom_core::model::Security::ImplicitTls,
-            folders: vec![],
-            fetch_since: None,
-            teams: vec!["l1".into()],
-        },
-        mailroom_core::model::Secret::new(&mb.password),
-    )
-    .await
-    .unwrap();
+    add_team_account(&env, &mb).await;
     let mut mv = filter(
         "alice-receipts",
         Scope::User("alice".into()),
@@ -258,25 +263,7 @@ async fn a_user_body_filter_sees_a_text_body_too_large_for_the_item() {
     raw.extend("lorem ipsum dolor sit amet ".repeat(6000).into_bytes());
     raw.extend(b"\r\nthe needle is here\r\n");
     deliver(&mb, &[raw]).await;
-    mailroom::accounts::add(
-        &env.ctx,
-        mailroom::accounts::NewAccount {
-            name: "support".into(),
-            kind: mailroom_core::model::AccountKind::Group,
-            address: Some(mb.user.clone()),
-            owner: None,
-            imap_host: "127.0.0.1".into(),
-            imap_port: stack().imaps_port,
-            imap_user: mb.user.clone(),
-            security: mailroom_core::model::Security::ImplicitTls,
-            folders: vec![],
-            fetch_since: None,
-            teams: vec!["l1".into()],
-        },
-        mailroom_core::model::Secret::new(&mb.password),
-    )
-    .await
-    .unwrap();
+    add_team_account(&env, &mb).await;
     let mut f = filter("needles", Scope::User("alice".into()), Action::MarkRead);
     f.body_any = vec!["THE NEEDLE".into()];
     store.add_filter(&f).await.unwrap();

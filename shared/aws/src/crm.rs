@@ -29,7 +29,6 @@ use mailroom_core::records::{
     RecordRef, StreamEntry, User,
 };
 use mailroom_core::SCHEMA_VERSION;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::item::{from_item, s, to_av, to_item, Item};
@@ -119,21 +118,6 @@ impl NewRecord {
 }
 
 impl DynamoStore {
-    async fn get<T: DeserializeOwned>(&self, k: Item, what: &str) -> StoreResult<Option<T>> {
-        let resp = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(k))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend(&format!("get {what}"), e))?;
-        resp.item
-            .map(|i| from_item(&i).map_err(|e| backend(&format!("decode {what}"), e)))
-            .transpose()
-    }
-
     async fn transact(&self, items: Vec<TransactWriteItem>, what: &str) -> StoreResult<()> {
         self.client()
             .transact_write_items()
@@ -201,18 +185,13 @@ impl DynamoStore {
     }
 
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let mut users: Vec<User> = self
-            .query_partition("USERS")
-            .await?
-            .iter()
-            .map(|i| from_item(i).map_err(|e| backend("decode user", e)))
-            .collect::<StoreResult<_>>()?;
+        let mut users: Vec<User> = self.list_decoded("USERS", "user").await?;
         users.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
         Ok(users)
     }
 
     pub async fn get_user(&self, name: &str) -> StoreResult<Option<User>> {
-        self.get(key("USERS", name), "user").await
+        self.get_decoded(key("USERS", name), "user").await
     }
 
     /// Adds a record and its address index entries in one transaction; refuses duplicates.
@@ -272,11 +251,7 @@ impl DynamoStore {
     }
 
     pub async fn list_cases(&self) -> StoreResult<Vec<Case>> {
-        self.query_partition(&rec_pk(RecordKind::Case))
-            .await?
-            .iter()
-            .map(|i| from_item(i).map_err(|e| backend("decode case", e)))
-            .collect()
+        self.list_decoded(&rec_pk(RecordKind::Case), "case").await
     }
 
     pub async fn follow(&self, user: &str, record: &RecordRef) -> StoreResult<()> {
@@ -307,11 +282,11 @@ impl DynamoStore {
 
     pub async fn stream(&self, record: &RecordRef) -> StoreResult<Vec<StreamEntry>> {
         let mut entries: Vec<StreamEntry> = self
-            .query_partition(&format!("STREAM#{}#{}", record.kind.as_str(), record.id))
-            .await?
-            .iter()
-            .map(|i| from_item(i).map_err(|e| backend("decode stream", e)))
-            .collect::<StoreResult<_>>()?;
+            .list_decoded(
+                &format!("STREAM#{}#{}", record.kind.as_str(), record.id),
+                "stream",
+            )
+            .await?;
         entries.sort_by(|a, b| (a.at, &a.kind).cmp(&(b.at, &b.kind)));
         Ok(entries)
     }
@@ -345,7 +320,7 @@ impl DynamoStore {
     pub async fn set_case_status(&self, number: u64, status: CaseStatus) -> StoreResult<Case> {
         for _ in 0..10 {
             let case: Case = self
-                .get(record_key(&RecordRef::case(number)), "case")
+                .get_decoded(record_key(&RecordRef::case(number)), "case")
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("case {number}")))?;
             if case.status == status {
@@ -552,7 +527,7 @@ impl Crm for DynamoStore {
 
     async fn contact_account(&self, email: &str) -> StoreResult<Option<String>> {
         let c: Option<Contact> = self
-            .get(
+            .get_decoded(
                 record_key(&RecordRef::new(RecordKind::Contact, email)),
                 "contact",
             )
@@ -562,7 +537,7 @@ impl Crm for DynamoStore {
 
     async fn lead_target(&self, email: &str) -> StoreResult<Option<RecordRef>> {
         let l: Option<Lead> = self
-            .get(record_key(&RecordRef::new(RecordKind::Lead, email)), "lead")
+            .get_decoded(record_key(&RecordRef::new(RecordKind::Lead, email)), "lead")
             .await?;
         Ok(
             l.and_then(|l| match (l.converted_contact, l.converted_account) {
@@ -574,7 +549,8 @@ impl Crm for DynamoStore {
     }
 
     async fn get_case(&self, number: u64) -> StoreResult<Option<Case>> {
-        self.get(record_key(&RecordRef::case(number)), "case").await
+        self.get_decoded(record_key(&RecordRef::case(number)), "case")
+            .await
     }
 
     async fn thread_case(&self, thread_key: &str) -> StoreResult<Option<ThreadClaim>> {

@@ -56,6 +56,37 @@ impl DynamoStore {
         [("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))].into()
     }
 
+    /// One item by key, decoded (consistent read).
+    pub(crate) async fn get_decoded<T: DeserializeOwned>(
+        &self,
+        key: Item,
+        what: &str,
+    ) -> StoreResult<Option<T>> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(&format!("get {what}"), e))?;
+        resp.item.map(|i| decode(what, &i)).transpose()
+    }
+
+    /// Every item of a partition, decoded.
+    pub(crate) async fn list_decoded<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        what: &str,
+    ) -> StoreResult<Vec<T>> {
+        self.query_partition(pk)
+            .await?
+            .iter()
+            .map(|i| decode(what, i))
+            .collect()
+    }
+
     /// All items of a partition, following pagination.
     pub(crate) async fn query_partition(&self, pk: &str) -> StoreResult<Vec<Item>> {
         let mut out = Vec::new();
@@ -137,24 +168,11 @@ impl AccountStore for DynamoStore {
     }
 
     async fn get_account(&self, name: &str) -> StoreResult<Option<Account>> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(ACCOUNTS, name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend("get account", e))?;
-        resp.item.map(|i| decode("account", &i)).transpose()
+        self.get_decoded(Self::key(ACCOUNTS, name), "account").await
     }
 
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
-        self.query_partition(ACCOUNTS)
-            .await?
-            .iter()
-            .map(|i| decode("account", i))
-            .collect()
+        self.list_decoded(ACCOUNTS, "account").await
     }
 
     async fn save_folder_state(
@@ -284,24 +302,12 @@ impl EmailStore for DynamoStore {
     }
 
     async fn get_quarantine(&self, id: &str) -> StoreResult<Option<QuarantineRecord>> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(QUARANTINE, id)))
-            .consistent_read(true)
-            .send()
+        self.get_decoded(Self::key(QUARANTINE, id), "quarantine")
             .await
-            .map_err(|e| backend("get quarantine", e))?;
-        resp.item.map(|i| decode("quarantine", &i)).transpose()
     }
 
     async fn list_quarantine(&self) -> StoreResult<Vec<QuarantineRecord>> {
-        self.query_partition(QUARANTINE)
-            .await?
-            .iter()
-            .map(|i| decode("quarantine", i))
-            .collect()
+        self.list_decoded(QUARANTINE, "quarantine").await
     }
 
     async fn remove_quarantine(&self, id: &str) -> StoreResult<()> {

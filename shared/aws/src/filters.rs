@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use mailroom_core::filters::{Filter, InboxCopy, Scope, SkippedRecord, MAX_FILTERS_PER_USER};
 use mailroom_core::ports::{FilterStore, StoreError, StoreResult};
 
-use crate::item::{from_item, s, to_item};
+use crate::item::{s, to_item};
 use crate::DynamoStore;
 
 fn backend<E: std::error::Error + Send + Sync + 'static>(context: &str, e: E) -> StoreError {
@@ -77,23 +77,15 @@ impl DynamoStore {
     }
 
     pub async fn list_skipped(&self) -> StoreResult<Vec<SkippedRecord>> {
-        let mut list: Vec<SkippedRecord> = self
-            .query_partition("SKIPPED")
-            .await?
-            .iter()
-            .map(|i| from_item(i).map_err(|e| backend("decode skipped", e)))
-            .collect::<StoreResult<_>>()?;
+        let mut list: Vec<SkippedRecord> = self.list_decoded("SKIPPED", "skipped").await?;
         list.sort_by_key(|r| (r.at, r.key()));
         Ok(list)
     }
 
     pub async fn inbox(&self, user: &str) -> StoreResult<Vec<InboxCopy>> {
         let mut list: Vec<InboxCopy> = self
-            .query_partition(&format!("INBOX#{user}"))
-            .await?
-            .iter()
-            .map(|i| from_item(i).map_err(|e| backend("decode inbox copy", e)))
-            .collect::<StoreResult<_>>()?;
+            .list_decoded(&format!("INBOX#{user}"), "inbox copy")
+            .await?;
         list.sort_by(|a, b| (a.at, &a.email_id).cmp(&(b.at, &b.email_id)));
         Ok(list)
     }
@@ -101,11 +93,7 @@ impl DynamoStore {
 
 impl FilterStore for DynamoStore {
     async fn filters(&self) -> StoreResult<Vec<Filter>> {
-        self.query_partition("FILTERS")
-            .await?
-            .iter()
-            .map(|i| from_item(i).map_err(|e| backend("decode filter", e)))
-            .collect()
+        self.list_decoded("FILTERS", "filter").await
     }
 
     async fn put_skipped(&self, record: &SkippedRecord) -> StoreResult<()> {
