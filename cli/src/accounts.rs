@@ -25,24 +25,12 @@ pub struct NewAccount {
     pub teams: Vec<String>,
 }
 
-fn validate_address(field: &str, a: &str) -> Result<()> {
-    let ok = a.len() <= 254
-        && a.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
-        })
-        && !a
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
-    if !ok {
-        bail!("{field}: {a:?} is not an email address");
-    }
-    Ok(())
-}
-
 pub async fn add(ctx: &Context, new: NewAccount, password: Secret) -> Result<Account> {
     validate_account_name(&new.name).map_err(|e| anyhow!("--name: {e}"))?;
     if let Some(a) = &new.address {
-        validate_address("--address", a)?;
+        if !crate::records::valid_address(a) {
+            bail!("--address: {a:?} is not an email address");
+        }
     }
     if new.imap_port == 0 {
         bail!("--imap-port: must be between 1 and 65535");

@@ -14,6 +14,7 @@ use mailroom_core::ingest::IngestOutcome;
 use mailroom_core::messages::{decode, IngestPointer};
 use mailroom_core::model::ErrorKind;
 use mailroom_core::schedule::Selection;
+use mailroom_runtime::RecordResult;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -115,7 +116,7 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
         let event = to_sqs_event(&adapters.poll_queue, &batch);
         let (_response, results) = poller::handle(&ctx.poller, event).await;
         let mut done = Vec::new();
-        for (r, m) in results.iter().zip_by_id(&batch) {
+        for (r, m) in pair(&results, &batch) {
             match &r.result {
                 Ok(report) => {
                     let name = entry(&mut totals, &report.account);
@@ -158,7 +159,7 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
         let event = to_sqs_event(&adapters.ingest_queue, &batch);
         let (_response, results) = ingest::handle(adapters, event).await;
         let mut done = Vec::new();
-        for (r, m) in results.iter().zip_by_id(&batch) {
+        for (r, m) in pair(&results, &batch) {
             match &r.result {
                 Ok(ingested) => {
                     let (pointer, outcome) = (&ingested.pointer, &ingested.outcome);
@@ -198,25 +199,14 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
 }
 
 /// Pairs each result with the received message it came from (results are not in order).
-trait ZipById<'a, T> {
-    fn zip_by_id(self, batch: &'a [Received]) -> Vec<(&'a T, &'a Received)>;
-}
-
-impl<'a, T: HasMessageId> ZipById<'a, T> for std::slice::Iter<'a, T> {
-    fn zip_by_id(self, batch: &'a [Received]) -> Vec<(&'a T, &'a Received)> {
-        let by_id: HashMap<&str, &Received> =
-            batch.iter().map(|m| (m.message_id.as_str(), m)).collect();
-        self.filter_map(|r| by_id.get(r.message_id()).map(|m| (r, *m)))
-            .collect()
-    }
-}
-
-trait HasMessageId {
-    fn message_id(&self) -> &str;
-}
-
-impl<T, E> HasMessageId for mailroom_runtime::RecordResult<T, E> {
-    fn message_id(&self) -> &str {
-        &self.message_id
-    }
+fn pair<'a, T, E>(
+    results: &'a [RecordResult<T, E>],
+    batch: &'a [Received],
+) -> Vec<(&'a RecordResult<T, E>, &'a Received)> {
+    let by_id: HashMap<&str, &Received> =
+        batch.iter().map(|m| (m.message_id.as_str(), m)).collect();
+    results
+        .iter()
+        .filter_map(|r| by_id.get(r.message_id.as_str()).map(|m| (r, *m)))
+        .collect()
 }

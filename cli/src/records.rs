@@ -170,44 +170,25 @@ pub fn record_from_json(v: &Value) -> Result<NewRecord> {
     })
 }
 
-/// References a record makes to others, which must exist.
-fn references(r: &NewRecord) -> Vec<(String, RecordRef)> {
+/// References a record makes to others, which must exist: (field, record).
+fn references(r: &NewRecord) -> Vec<(&'static str, RecordRef)> {
+    let account = |a: &Option<String>| {
+        a.iter()
+            .map(|a| ("account", RecordRef::new(RecordKind::Account, a)))
+            .collect()
+    };
     match r {
-        NewRecord::Contact(c) => c
-            .account
-            .iter()
-            .map(|a| {
-                (
-                    "account".to_string(),
-                    RecordRef::new(RecordKind::Account, a),
-                )
-            })
-            .collect(),
-        NewRecord::Opportunity(o) => o
-            .account
-            .iter()
-            .map(|a| {
-                (
-                    "account".to_string(),
-                    RecordRef::new(RecordKind::Account, a),
-                )
-            })
-            .collect(),
+        NewRecord::Contact(c) => account(&c.account),
+        NewRecord::Opportunity(o) => account(&o.account),
         NewRecord::Lead(l) => l
             .converted_contact
             .iter()
-            .map(|c| {
-                (
-                    "converted_contact".to_string(),
-                    RecordRef::new(RecordKind::Contact, c),
-                )
-            })
-            .chain(l.converted_account.iter().map(|a| {
-                (
-                    "converted_account".to_string(),
-                    RecordRef::new(RecordKind::Account, a),
-                )
-            }))
+            .map(|c| ("converted_contact", RecordRef::new(RecordKind::Contact, c)))
+            .chain(
+                l.converted_account
+                    .iter()
+                    .map(|a| ("converted_account", RecordRef::new(RecordKind::Account, a))),
+            )
             .collect(),
         NewRecord::Account(_) => vec![],
     }

@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use mailroom_aws::Adapters;
-use mailroom_core::cases::{LinkOutcome, LinkService};
+use mailroom_core::cases::{LinkCache, LinkOutcome, LinkService};
 use mailroom_core::ingest::{IngestOutcome, IngestService};
 use mailroom_core::messages::{decode, IngestPointer};
 use mailroom_core::ports::{AccountStore, FilterStore};
@@ -61,7 +61,8 @@ pub async fn handle(
         crm: &adapters.store,
         events: &adapters.dispatch_queue,
         our_addresses: &ours,
-        cache: Default::default(),
+        // The batch's users already hold every team's members.
+        cache: LinkCache::with_users(&users),
     };
     let (service, linker, accounts) = (&service, &linker, &accounts);
     let (filters, users) = (&filters, &users);

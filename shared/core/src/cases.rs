@@ -140,6 +140,23 @@ pub struct LinkCache {
     claim: futures::lock::Mutex<()>,
 }
 
+impl LinkCache {
+    /// Seeds team membership from users the caller already read (in round-robin order), so
+    /// assignment does not read them again.
+    pub fn with_users(users: &[User]) -> Self {
+        let mut members: HashMap<String, Vec<User>> = HashMap::new();
+        for u in users {
+            for m in &u.teams {
+                members.entry(m.team.clone()).or_default().push(u.clone());
+            }
+        }
+        LinkCache {
+            members: futures::lock::Mutex::new(members),
+            claim: futures::lock::Mutex::new(()),
+        }
+    }
+}
+
 /// Records and cases, as linking needs them.
 pub trait Crm: Send + Sync {
     fn messages(

@@ -270,6 +270,30 @@ impl ImapSession {
         Ok(uids)
     }
 
+    /// One UID FETCH of `item` for every UID; `pick` reads that item from each response.
+    async fn fetch_section(
+        &mut self,
+        uids: &[u32],
+        item: &str,
+        pick: fn(&async_imap::types::Fetch) -> Option<&[u8]>,
+    ) -> MailboxResult<Vec<FetchedMessage>> {
+        if uids.is_empty() {
+            return Ok(vec![]);
+        }
+        let fetches = self
+            .uid_fetch_all(&sequence_set(uids), &format!("(UID {item})"))
+            .await?;
+        Ok(fetches
+            .iter()
+            .filter_map(|f| {
+                Some(FetchedMessage {
+                    uid: f.uid?,
+                    raw: pick(f)?.to_vec(),
+                })
+            })
+            .collect())
+    }
+
     async fn uid_fetch_all(
         &mut self,
         set: &str,
@@ -358,39 +382,12 @@ impl MailboxSession for ImapSession {
     }
 
     async fn fetch_headers(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
-        if uids.is_empty() {
-            return Ok(vec![]);
-        }
-        let fetches = self
-            .uid_fetch_all(&sequence_set(uids), "(UID BODY.PEEK[HEADER])")
-            .await?;
-        Ok(fetches
-            .iter()
-            .filter_map(|f| {
-                Some(FetchedMessage {
-                    uid: f.uid?,
-                    raw: f.header()?.to_vec(),
-                })
-            })
-            .collect())
+        self.fetch_section(uids, "BODY.PEEK[HEADER]", |f| f.header())
+            .await
     }
 
     async fn fetch(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
-        if uids.is_empty() {
-            return Ok(vec![]);
-        }
-        let fetches = self
-            .uid_fetch_all(&sequence_set(uids), "(UID BODY.PEEK[])")
-            .await?;
-        Ok(fetches
-            .iter()
-            .filter_map(|f| {
-                Some(FetchedMessage {
-                    uid: f.uid?,
-                    raw: f.body()?.to_vec(),
-                })
-            })
-            .collect())
+        self.fetch_section(uids, "BODY.PEEK[]", |f| f.body()).await
     }
 
     async fn fetch_head(&mut self, uid: u32, max_bytes: u64) -> MailboxResult<FetchedMessage> {
