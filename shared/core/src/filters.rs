@@ -594,13 +594,7 @@ pub struct SkippedRecord {
 
 impl SkippedRecord {
     pub fn key(&self) -> String {
-        format!(
-            "{}#{}#{}#{:010}",
-            self.account,
-            crate::poll::encode_path_part(&self.folder),
-            self.uidvalidity,
-            self.uid
-        )
+        crate::keys::skipped_key(&self.account, &self.folder, self.uidvalidity, self.uid)
     }
 }
 

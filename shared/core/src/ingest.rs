@@ -9,11 +9,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRecord};
+use crate::keys;
 use crate::limits::Limits;
 use crate::messages::IngestPointer;
 use crate::model::{AttachmentMeta, Body, EmailRecord, QuarantineRecord};
 use crate::parse::{parse, ParsedEmail};
-use crate::poll::encode_path_part;
 use crate::ports::{BlobStore, EmailStore, FilterStore, StoreError, Upsert};
 use crate::SCHEMA_VERSION;
 
@@ -174,14 +174,8 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
         if !pointer.truncated {
             let mut puts = Vec::new();
             for (i, a) in p.attachments.iter().enumerate() {
-                let key = match &a.filename {
-                    Some(name) => format!(
-                        "attachments/{}/{i}-{}",
-                        p.email_id,
-                        encode_path_part(&truncate(name, 100))
-                    ),
-                    None => format!("attachments/{}/{i}", p.email_id),
-                };
+                let short = a.filename.as_deref().map(|n| truncate(n, 100));
+                let key = keys::attachment_key(&p.email_id, i, short.as_deref());
                 attachments.push(AttachmentMeta {
                     filename: a.filename.clone(),
                     content_type: a.content_type.clone(),
@@ -236,7 +230,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
         if content.len() <= self.limits.inline_body_bytes {
             return Ok(Body::Inline(content.to_string()));
         }
-        let key = format!("bodies/{email_id}/{name}");
+        let key = keys::body_key(email_id, name);
         self.blobs
             .put(&key, content.as_bytes().to_vec(), content_type)
             .await?;
@@ -257,7 +251,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             .quarantine_id
             .clone()
             .unwrap_or_else(|| quarantine_id(&pointer.key));
-        let raw_key = format!("quarantine/{id}.eml");
+        let raw_key = keys::quarantine_key(&id);
         // Raw objects expire with the bucket's lifecycle rule; quarantine copies never do.
         if pointer.key != raw_key {
             self.blobs

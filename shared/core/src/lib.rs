@@ -18,9 +18,11 @@
 //! operator CLI, and in tests with in-memory fakes ([`memory`]).
 
 pub mod cases;
+pub mod error;
 pub mod filters;
 pub mod ids;
 pub mod ingest;
+pub mod keys;
 pub mod limits;
 pub mod memory;
 pub mod messages;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRecord};
+use crate::keys::raw_key;
 use crate::limits::Limits;
 use crate::messages::IngestPointer;
 use crate::model::{Account, AccountStatus, ErrorKind, FolderState};
@@ -395,27 +396,6 @@ where
     }
 }
 
-/// The S3 key of a raw message. Deterministic, so a re-run overwrites instead of duplicating.
-pub fn raw_key(account: &str, folder: &str, uidvalidity: u32, uid: u32) -> String {
-    format!(
-        "raw/{account}/{}/{uidvalidity}/{uid}.eml",
-        encode_path_part(folder)
-    )
-}
-
-/// Folder names may hold `/`, spaces or any Unicode; S3 keys get a reversible, plain form.
-pub fn encode_path_part(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Batch {
     /// Fetched whole in one UID FETCH.
@@ -589,13 +569,5 @@ mod tests {
         assert_eq!(healed.consecutive_failures, 0);
         assert_eq!(healed.backoff_until, None);
         assert_eq!(healed.last_error_kind, Some(ErrorKind::Auth));
-    }
-
-    #[test]
-    fn raw_keys_are_deterministic_and_safe() {
-        assert_eq!(
-            raw_key("support", "INBOX/Sub folder", 7, 42),
-            "raw/support/INBOX%2FSub%20folder/7/42.eml"
-        );
     }
 }

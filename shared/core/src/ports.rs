@@ -12,33 +12,7 @@ use crate::model::{
     SealedSecret, Secret,
 };
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A failure of a backing service (DynamoDB, S3, SQS, KMS). Always worth a retry by the queue.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0} already exists")]
-    AlreadyExists(String),
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{context}")]
-    Backend {
-        context: String,
-        #[source]
-        source: BoxError,
-    },
-}
-
-impl StoreError {
-    pub fn backend(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        StoreError::Backend {
-            context: context.into(),
-            source: source.into(),
-        }
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+pub use crate::error::{ErrorClass, StoreError, StoreResult};
 
 pub trait AccountStore: Send + Sync {
     fn create_account(&self, account: &Account) -> impl Future<Output = StoreResult<()>> + Send;
