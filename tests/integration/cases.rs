@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use mailroom::cycle;
 use mailroom_aws::crm::NewRecord;
-use mailroom_core::cases::{CaseSettings, Crm, Distribution};
+use mailroom_core::model::{CaseSettings, Distribution};
+use mailroom_core::ports::Crm;
 use mailroom_core::ports::{AccountStore, EmailStore};
 use mailroom_core::records::{CaseStatus, Contact, CrmAccount, Lead, RecordKind, RecordRef};
 use mailroom_core::schedule::Selection;
@@ -630,7 +631,7 @@ async fn case_events_are_emitted_with_deterministic_ids() {
             break;
         }
         events.extend(batch.into_iter().map(|m| {
-            serde_json::from_str::<mailroom_core::cases::DispatchEvent>(&m.body).unwrap()
+            serde_json::from_str::<mailroom_core::messages::DispatchEvent>(&m.body).unwrap()
         }));
     }
     let n = c.cases().await[0].number;
@@ -639,5 +640,5 @@ async fn case_events_are_emitted_with_deterministic_ids() {
         .any(|e| e.id == format!("case.created:{n}") && e.assigned_user.as_deref() == Some("ann")));
     assert!(events
         .iter()
-        .any(|e| e.kind == "email.linked" && e.case == Some(n)));
+        .any(|e| e.kind == mailroom_core::messages::EventKind::EmailLinked && e.case == Some(n)));
 }

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mailroom_core::cases::Crm;
 use mailroom_core::messages::IngestPointer;
+use mailroom_core::ports::Crm;
 use mailroom_core::ports::{BlobStore, EmailStore, Outgoing, Queue};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -282,8 +282,8 @@ fn filters_bench(json_out: bool) -> Result<()> {
 
 async fn requests(json_out: bool) -> Result<()> {
     use mailroom_aws::{Adapters, RequestCounter};
-    use mailroom_core::cases::{CaseSettings, Distribution};
     use mailroom_core::model::*;
+    use mailroom_core::model::{CaseSettings, Distribution};
     use mailroom_core::ports::{AccountStore, SecretBox};
 
     local::up()?;

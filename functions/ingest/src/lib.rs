@@ -188,9 +188,9 @@ mod tests {
             include_str!("../../../events/dispatch/email-linked.json"),
         ] {
             let event: SqsEvent = serde_json::from_str(raw).unwrap();
-            let e: mailroom_core::cases::DispatchEvent =
+            let e: mailroom_core::messages::DispatchEvent =
                 serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
-            assert!(e.id.starts_with(&e.kind));
+            assert!(e.id.starts_with(e.kind.as_str()));
         }
     }
 }

@@ -20,13 +20,13 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
 };
 use chrono::Utc;
-use mailroom_core::cases::{
-    AddressRecord, AssignmentGuard, CaseSettings, Claim, Crm, EmailLink, MessageEntry, ThreadClaim,
+use mailroom_core::model::CaseSettings;
+use mailroom_core::ports::{
+    AddressRecord, AssignmentGuard, Claim, Crm, EmailLink, StoreError, StoreResult,
 };
-use mailroom_core::ports::{StoreError, StoreResult};
 use mailroom_core::records::{
-    normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, Opportunity, RecordKind,
-    RecordRef, StreamEntry, User,
+    normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, MessageEntry, Opportunity,
+    RecordKind, RecordRef, StreamEntry, ThreadClaim, User,
 };
 use mailroom_core::SCHEMA_VERSION;
 use serde::Serialize;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::records::RecordRef;
 use crate::SCHEMA_VERSION;
 
 /// Scheduler -> poller: poll this account once.
@@ -77,6 +78,48 @@ pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T, DecodeError> {
 
 pub fn encode<T: Serialize>(message: &T) -> String {
     serde_json::to_string(message).expect("queue messages serialise")
+}
+
+/// What a [`DispatchEvent`] announces; serialised as `case.created` and `email.linked`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    #[serde(rename = "case.created")]
+    CaseCreated,
+    #[serde(rename = "email.linked")]
+    EmailLinked,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::CaseCreated => "case.created",
+            EventKind::EmailLinked => "email.linked",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Event for dispatch (auto-replies, notifications). `id` is deterministic, so a redelivered
+/// email re-emits the same id and the consumer drops it: exactly once in effect.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DispatchEvent {
+    pub v: u32,
+    pub id: String,
+    pub kind: EventKind,
+    pub email_id: String,
+    pub message_id: String,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<RecordRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_user: Option<String>,
 }
 
 #[cfg(test)]

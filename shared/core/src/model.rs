@@ -10,10 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::SCHEMA_VERSION;
 
-fn schema_version() -> u32 {
-    SCHEMA_VERSION
-}
-
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum AccountKind {
@@ -159,7 +155,7 @@ pub struct AccountStatus {
 /// everything with one query and an idle poll needs one read and no write (R-F10).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Account {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub name: String,
     pub kind: AccountKind,
@@ -184,7 +180,7 @@ pub struct Account {
     pub status: AccountStatus,
     /// Email-to-case settings (group accounts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub case: Option<crate::cases::CaseSettings>,
+    pub case: Option<CaseSettings>,
     /// Link mail from a contact to the contact itself, not to its account (R-L3).
     #[serde(default)]
     pub person_centric: bool,
@@ -244,7 +240,7 @@ pub struct AttachmentMeta {
 /// One email, however many accounts received it (R-I2).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EmailRecord {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub email_id: String,
     /// As received, angle brackets stripped; synthetic when the message had none.
@@ -299,7 +295,7 @@ pub struct EmailRecord {
 /// A message that could not be imported, kept durably with its reason (R-I1, R-F9).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QuarantineRecord {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub id: String,
     pub account: String,
@@ -335,4 +331,41 @@ impl QuarantineRecord {
             fetch_error: None,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Distribution {
+    Direct,
+    RoundRobin,
+    LeastBusy,
+}
+
+impl std::str::FromStr for Distribution {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "direct" => Ok(Distribution::Direct),
+            "round-robin" => Ok(Distribution::RoundRobin),
+            "least-busy" => Ok(Distribution::LeastBusy),
+            other => Err(format!(
+                "unknown distribution {other:?} (direct, round-robin, least-busy)"
+            )),
+        }
+    }
+}
+
+/// Email-to-case settings of a group account.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CaseSettings {
+    pub create_case: bool,
+    pub distribution: Distribution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    #[serde(default)]
+    pub reopen_on_reply: bool,
 }

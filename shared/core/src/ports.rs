@@ -3,6 +3,7 @@
 //!
 //! Methods return `impl Future + Send` so services stay generic and spawnable without boxing.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,6 +12,7 @@ use crate::model::{
     Account, AccountStatus, EmailRecord, ErrorKind, FolderState, ImapSettings, QuarantineRecord,
     SealedSecret, Secret,
 };
+use crate::records::{Case, MessageEntry, RecordRef, ThreadClaim, User};
 
 pub use crate::error::{ErrorClass, StoreError, StoreResult};
 
@@ -216,4 +218,101 @@ pub trait MailboxSession: Send {
         max_bytes: u64,
     ) -> impl Future<Output = MailboxResult<FetchedMessage>> + Send;
     fn logout(self) -> impl Future<Output = ()> + Send;
+}
+
+/// A record found by address; a contact's account comes along so linking needs no second read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRecord {
+    pub record: RecordRef,
+    pub account: Option<String>,
+}
+
+/// The writes that attach one email to its parent (idempotent: keyed by the email id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailLink {
+    pub email_id: String,
+    pub message_id: String,
+    pub parent: Option<RecordRef>,
+    pub thread_key: String,
+    pub subject: Option<String>,
+    pub at: DateTime<Utc>,
+    /// Addresses on this email, added to the case's participants.
+    pub participants: Vec<String>,
+    /// Teams the email gets (R-I4): the group account's, and its case's when on a case.
+    pub teams: Vec<String>,
+}
+
+/// Expected state under which an assignment was chosen; the claim fails if it moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentGuard {
+    pub counter_key: String,
+    pub counter_expected: u64,
+    pub counter_new: u64,
+    /// For least-busy: the loads the choice was based on.
+    pub loads_expected: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Created,
+    /// Another email of the thread claimed it first: join that case.
+    ThreadTaken(ThreadClaim),
+    /// The round-robin counter or a load moved under us: choose again.
+    Moved,
+}
+
+/// Records and cases, as linking needs them.
+pub trait Crm: Send + Sync {
+    fn messages(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = StoreResult<Vec<MessageEntry>>> + Send;
+    /// Records holding this address: contacts (with their account), accounts, leads.
+    fn records_by_address(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = StoreResult<Vec<AddressRecord>>> + Send;
+    fn contact_account(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+    /// A lead's conversion target, if converted.
+    fn lead_target(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = StoreResult<Option<RecordRef>>> + Send;
+    fn get_case(&self, number: u64) -> impl Future<Output = StoreResult<Option<Case>>> + Send;
+    fn thread_case(
+        &self,
+        thread_key: &str,
+    ) -> impl Future<Output = StoreResult<Option<ThreadClaim>>> + Send;
+    /// Users of a team in round-robin order (join order).
+    fn team_members(&self, team: &str) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+    fn counter(&self, key: &str) -> impl Future<Output = StoreResult<u64>> + Send;
+    fn open_loads(
+        &self,
+        users: &[String],
+    ) -> impl Future<Output = StoreResult<HashMap<String, u64>>> + Send;
+    /// Atomic, never reused; a crash may leave a gap (R-C7).
+    fn next_case_number(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+    fn claim_case(
+        &self,
+        case: &Case,
+        guard: Option<&AssignmentGuard>,
+        link: &EmailLink,
+    ) -> impl Future<Output = StoreResult<Claim>> + Send;
+    /// Attaches the email to a case it belongs to; reopens a closed case when asked.
+    fn join_case(
+        &self,
+        number: u64,
+        link: &EmailLink,
+        reopen: bool,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Records the email's parent (or none) and its thread in the message index.
+    fn link_email(&self, link: &EmailLink) -> impl Future<Output = StoreResult<()>> + Send;
+    fn record_case_error(
+        &self,
+        account: &str,
+        error: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }

@@ -4,12 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::SCHEMA_VERSION;
-
-fn schema_version() -> u32 {
-    SCHEMA_VERSION
-}
-
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
@@ -105,7 +99,7 @@ pub fn normalize_address(a: &str) -> String {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CrmAccount {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub name: String,
     #[serde(default)]
@@ -114,7 +108,7 @@ pub struct CrmAccount {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Contact {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub name: String,
     /// Primary address; the contact's id.
@@ -125,7 +119,7 @@ pub struct Contact {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Lead {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub name: String,
     pub email: String,
@@ -138,7 +132,7 @@ pub struct Lead {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Opportunity {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,7 +180,7 @@ impl std::str::FromStr for CaseStatus {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Case {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub number: u64,
     pub name: String,
@@ -221,7 +215,7 @@ pub struct TeamMembership {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct User {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub name: String,
     #[serde(default)]
@@ -245,7 +239,7 @@ impl User {
 /// One line of a record's timeline.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StreamEntry {
-    #[serde(default = "schema_version")]
+    #[serde(default = "crate::default_version")]
     pub v: u32,
     pub at: DateTime<Utc>,
     /// `email_received`, `email_sent`, `case_created`.
@@ -258,6 +252,23 @@ pub struct StreamEntry {
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<u64>,
+}
+
+/// What the message index knows of a stored email (R-L1 looks replies up here).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageEntry {
+    pub message_id: String,
+    pub email_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<RecordRef>,
+    pub thread_key: String,
+}
+
+/// Who holds a thread: its case, and the email that created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadClaim {
+    pub case: u64,
+    pub email_id: String,
 }
 
 #[cfg(test)]

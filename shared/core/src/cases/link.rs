@@ -1,0 +1,125 @@
+//! The pure rules of linking (R-L): case tags, thread keys, who sent an email.
+
+use crate::model::EmailRecord;
+use crate::records::normalize_address;
+
+/// `[#N]` in a subject.
+pub fn case_tag(subject: &str) -> Option<u64> {
+    let mut rest = subject;
+    while let Some(i) = rest.find("[#") {
+        let after = &rest[i + 2..];
+        if let Some(end) = after.find(']') {
+            if let Ok(n) = after[..end].trim().parse::<u64>() {
+                return Some(n);
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The thread an email belongs to: the root of its References, else what it replies to,
+/// else itself. Every email of a thread computes the same key in any arrival order.
+pub fn thread_key(email: &EmailRecord) -> String {
+    email
+        .references
+        .first()
+        .or(email.in_reply_to.first())
+        .cloned()
+        .unwrap_or_else(|| email.message_id.clone())
+}
+
+fn is_noreply(address: &str) -> bool {
+    let local = address.split('@').next().unwrap_or("").to_ascii_lowercase();
+    matches!(
+        local.replace(['-', '_', '.'], "").as_str(),
+        "noreply" | "donotreply" | "mailerdaemon" | "postmaster"
+    )
+}
+
+/// Who sent it, for linking: From, then Reply-To (a no-reply From with a Reply-To counts as
+/// sent by the Reply-To, R-C5); for mail we sent ourselves, its recipients (R-L3).
+pub fn sender_candidates(email: &EmailRecord, our_addresses: &[String]) -> Vec<String> {
+    let from = email.from.as_ref().map(|f| normalize_address(&f.address));
+    let reply_to: Vec<String> = email
+        .reply_to
+        .iter()
+        .map(|a| normalize_address(&a.address))
+        .collect();
+    let mut out = Vec::new();
+    match &from {
+        Some(f) if is_noreply(f) && !reply_to.is_empty() => out.extend(reply_to.iter().cloned()),
+        Some(f) => {
+            out.push(f.clone());
+            out.extend(reply_to.iter().cloned());
+        }
+        None => out.extend(reply_to.iter().cloned()),
+    }
+    if from.as_ref().is_some_and(|f| our_addresses.contains(f)) {
+        out.extend(
+            email
+                .to
+                .iter()
+                .chain(&email.cc)
+                .map(|a| normalize_address(&a.address)),
+        );
+    }
+    out.retain(|a| !our_addresses.contains(a));
+    out.dedup();
+    out
+}
+
+/// Addresses on an email, added to its case's participants (who may use `[#N]`, R-L2).
+pub fn participants(email: &EmailRecord) -> Vec<String> {
+    let mut out: Vec<String> = email
+        .from
+        .iter()
+        .chain(&email.reply_to)
+        .chain(&email.to)
+        .chain(&email.cc)
+        .map(|a| normalize_address(&a.address))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_tags() {
+        assert_eq!(case_tag("Re: [#42] printer"), Some(42));
+        assert_eq!(case_tag("[#x] [#7]"), Some(7));
+        assert_eq!(case_tag("no tag #42"), None);
+    }
+
+    #[test]
+    fn noreply_senders_count_as_their_reply_to() {
+        use crate::model::MailAddr;
+        let mut e: EmailRecord = serde_json::from_value(serde_json::json!({
+            "email_id": "e", "message_id": "m", "synthetic_id": false,
+            "auto_submitted": false, "list": false, "bounce": false, "size": 1,
+            "attachments_skipped": false, "raw_key": "k", "received_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        e.from = Some(MailAddr {
+            name: None,
+            address: "No-Reply@shop.example".into(),
+        });
+        e.reply_to = vec![MailAddr {
+            name: None,
+            address: "Help@Shop.example".into(),
+        }];
+        assert_eq!(sender_candidates(&e, &[]), vec!["help@shop.example"]);
+        e.from = Some(MailAddr {
+            name: None,
+            address: "ann@example.com".into(),
+        });
+        assert_eq!(
+            sender_candidates(&e, &[]),
+            vec!["ann@example.com", "help@shop.example"]
+        );
+    }
+}
