@@ -192,6 +192,38 @@ pub struct Account {
     pub case_error_at: Option<DateTime<Utc>>,
 }
 
+impl Account {
+    /// A new, active account: no teams, watermarks, status or case settings yet.
+    pub fn new(
+        name: impl Into<String>,
+        kind: AccountKind,
+        imap: ImapSettings,
+        secret: SealedSecret,
+        created_at: DateTime<Utc>,
+    ) -> Account {
+        Account {
+            v: crate::SCHEMA_VERSION,
+            name: name.into(),
+            kind,
+            address: None,
+            owner: None,
+            imap,
+            secret,
+            folders: vec!["INBOX".into()],
+            fetch_since: None,
+            teams: Vec::new(),
+            active: true,
+            created_at,
+            folder_state: BTreeMap::new(),
+            status: AccountStatus::default(),
+            case: None,
+            person_centric: false,
+            case_error: None,
+            case_error_at: None,
+        }
+    }
+}
+
 /// Account names are keys, S3 path parts and AES-GCM associated data: keep them plain.
 pub fn validate_account_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 {

@@ -38,73 +38,6 @@ pub fn is_due(account: &Account, now: DateTime<Utc>) -> bool {
     (minute + (spread % interval as u64) as i64) % interval == 0
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::*;
-    use std::collections::BTreeMap;
-
-    fn account(name: &str, created: DateTime<Utc>) -> Account {
-        Account {
-            v: 1,
-            name: name.into(),
-            kind: AccountKind::Group,
-            address: None,
-            owner: None,
-            imap: ImapSettings {
-                host: "h".into(),
-                port: 993,
-                user: "u".into(),
-                security: Security::ImplicitTls,
-            },
-            secret: SealedSecret {
-                key_id: "k".into(),
-                nonce: "n".into(),
-                ciphertext: "c".into(),
-            },
-            folders: vec!["INBOX".into()],
-            fetch_since: None,
-            teams: vec![],
-            active: true,
-            created_at: created,
-            folder_state: BTreeMap::new(),
-            status: AccountStatus::default(),
-            case: None,
-            person_centric: false,
-            case_error: None,
-            case_error_at: None,
-        }
-    }
-
-    #[test]
-    fn busy_accounts_every_minute_idle_ones_less_often() {
-        let now = DateTime::parse_from_rfc3339("2026-11-27T06:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let fresh = account("a", now - Duration::minutes(5));
-        for m in 0..10 {
-            assert!(is_due(&fresh, now + Duration::minutes(m)));
-        }
-        let idle = account("b", now - Duration::days(3));
-        let due = (0..60)
-            .filter(|m| is_due(&idle, now + Duration::minutes(*m)))
-            .count();
-        assert_eq!(due, 4);
-    }
-
-    #[test]
-    fn backoff_and_inactive_skip() {
-        let now = Utc::now();
-        let mut a = account("a", now);
-        a.status.backoff_until = Some(now + Duration::minutes(3));
-        assert!(!is_due(&a, now));
-        assert!(is_due(&a, now + Duration::minutes(3)));
-        a.status.backoff_until = None;
-        a.active = false;
-        assert!(!is_due(&a, now));
-    }
-}
-
 /// Which accounts a cycle polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
@@ -173,79 +106,95 @@ where
 }
 
 #[cfg(test)]
-mod cycle_tests {
+mod tests {
     use super::*;
-    use crate::memory::{FakeSecretBox, MemoryQueue, MemoryStore};
-    use crate::messages::PollJob;
     use crate::model::*;
-    use crate::ports::{AccountStore, SecretBox};
 
-    #[tokio::test]
-    async fn a_thousand_accounts_are_one_listing_and_one_job_each_grouped_by_account() {
-        let store = MemoryStore::default();
+    fn account(name: &str, created: DateTime<Utc>) -> Account {
+        crate::memory::test_account(name, created)
+    }
+
+    #[test]
+    fn busy_accounts_every_minute_idle_ones_less_often() {
+        let now = DateTime::parse_from_rfc3339("2026-11-27T06:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let fresh = account("a", now - Duration::minutes(5));
+        for m in 0..10 {
+            assert!(is_due(&fresh, now + Duration::minutes(m)));
+        }
+        let idle = account("b", now - Duration::days(3));
+        let due = (0..60)
+            .filter(|m| is_due(&idle, now + Duration::minutes(*m)))
+            .count();
+        assert_eq!(due, 4);
+    }
+
+    #[test]
+    fn backoff_and_inactive_skip() {
         let now = Utc::now();
-        for i in 0..1000 {
-            let name = format!("acct-{i:04}");
-            let secret = FakeSecretBox.seal(&name, &Secret::new("pw")).await.unwrap();
-            store
-                .create_account(&Account {
-                    v: 1,
-                    name,
-                    kind: AccountKind::Group,
-                    address: None,
-                    owner: None,
-                    imap: ImapSettings {
-                        host: "imap.example.com".into(),
-                        port: 993,
-                        user: "u".into(),
-                        security: Security::ImplicitTls,
-                    },
-                    secret,
-                    folders: vec!["INBOX".into()],
-                    fetch_since: None,
-                    teams: vec![],
-                    active: i % 10 != 0,
-                    created_at: now,
-                    folder_state: Default::default(),
-                    status: AccountStatus::default(),
-                    case: None,
-                    person_centric: false,
-                    case_error: None,
-                    case_error_at: None,
-                })
-                .await
-                .unwrap();
+        let mut a = account("a", now);
+        a.status.backoff_until = Some(now + Duration::minutes(3));
+        assert!(!is_due(&a, now));
+        assert!(is_due(&a, now + Duration::minutes(3)));
+        a.status.backoff_until = None;
+        a.active = false;
+        assert!(!is_due(&a, now));
+    }
+
+    mod cycle {
+        use super::*;
+        use crate::memory::{FakeSecretBox, MemoryQueue, MemoryStore};
+        use crate::messages::PollJob;
+        use crate::ports::{AccountStore, SecretBox};
+
+        #[tokio::test]
+        async fn a_thousand_accounts_are_one_listing_and_one_job_each_grouped_by_account() {
+            let store = MemoryStore::default();
+            let now = Utc::now();
+            for i in 0..1000 {
+                let name = format!("acct-{i:04}");
+                let secret = FakeSecretBox.seal(&name, &Secret::new("pw")).await.unwrap();
+                store
+                    .create_account(&Account {
+                        secret,
+                        active: i % 10 != 0,
+                        ..crate::memory::test_account(&name, now)
+                    })
+                    .await
+                    .unwrap();
+            }
+            let queue = MemoryQueue::<PollJob>::default();
+            // Two personal accounts: one whose owner left, one whose owner is active.
+            for (name, owner) in [("p-gone", "gone"), ("p-here", "here")] {
+                let secret = FakeSecretBox.seal(name, &Secret::new("pw")).await.unwrap();
+                let mut a = store.list_accounts().await.unwrap()[1].clone();
+                a.name = name.into();
+                a.kind = AccountKind::Personal;
+                a.owner = Some(owner.into());
+                a.secret = secret;
+                store.create_account(&a).await.unwrap();
+            }
+            let report = run_cycle(
+                &store,
+                &queue,
+                now,
+                "tick-1",
+                &Selection::Due,
+                &["gone".into()],
+            )
+            .await
+            .unwrap();
+            assert_eq!(report.accounts, 1002);
+            assert!(report.queued.contains(&"p-here".to_string()));
+            assert!(
+                !report.queued.contains(&"p-gone".to_string()),
+                "owner inactive"
+            );
+            assert_eq!(report.queued.len(), 901, "inactive accounts are not polled");
+            let sent = queue.sent.lock().unwrap();
+            assert_eq!(sent.len(), 901);
+            assert!(sent.iter().all(|j| j.cycle == "tick-1"));
         }
-        let queue = MemoryQueue::<PollJob>::default();
-        // Two personal accounts: one whose owner left, one whose owner is active.
-        for (name, owner) in [("p-gone", "gone"), ("p-here", "here")] {
-            let secret = FakeSecretBox.seal(name, &Secret::new("pw")).await.unwrap();
-            let mut a = store.list_accounts().await.unwrap()[1].clone();
-            a.name = name.into();
-            a.kind = AccountKind::Personal;
-            a.owner = Some(owner.into());
-            a.secret = secret;
-            store.create_account(&a).await.unwrap();
-        }
-        let report = run_cycle(
-            &store,
-            &queue,
-            now,
-            "tick-1",
-            &Selection::Due,
-            &["gone".into()],
-        )
-        .await
-        .unwrap();
-        assert_eq!(report.accounts, 1002);
-        assert!(report.queued.contains(&"p-here".to_string()));
-        assert!(
-            !report.queued.contains(&"p-gone".to_string()),
-            "owner inactive"
-        );
-        assert_eq!(report.queued.len(), 901, "inactive accounts are not polled");
-        let sent = queue.sent.lock().unwrap();
-        assert_eq!(sent.len(), 901);
-        assert!(sent.iter().all(|j| j.cycle == "tick-1"));
     }
 }

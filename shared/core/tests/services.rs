@@ -1,8 +1,6 @@
 //! Poll and ingest services over the in-memory fakes: the pure logic of R-F2..R-F7 and R-I2.
 //! The same flows run against Dovecot and moto in the workspace's integration tests.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use mailroom_core::ingest::{IngestOutcome, IngestService};
 use mailroom_core::limits::Limits;
@@ -47,29 +45,9 @@ impl World {
         let secret = FakeSecretBox.seal(name, &Secret::new("pw")).await.unwrap();
         self.store
             .create_account(&Account {
-                v: 1,
-                name: name.into(),
-                kind: AccountKind::Group,
-                address: Some(format!("{name}@example.test")),
-                owner: None,
-                imap: ImapSettings {
-                    host: "imap.example.test".into(),
-                    port: 993,
-                    user: name.into(),
-                    security: Security::ImplicitTls,
-                },
                 secret,
-                folders: vec!["INBOX".into()],
                 fetch_since,
-                teams: vec![],
-                active: true,
-                created_at: t("2026-01-01T00:00:00Z"),
-                folder_state: BTreeMap::new(),
-                status: AccountStatus::default(),
-                case: None,
-                person_centric: false,
-                case_error: None,
-                case_error_at: None,
+                ..test_account(name, t("2026-01-01T00:00:00Z"))
             })
             .await
             .unwrap();

@@ -1,10 +1,10 @@
-//! In-memory fakes of every port, for unit tests of the core. They follow the same contracts as
-//! the real adapters (which are tested against the local stack), with their own tests below.
+//! Fakes of the storage ports: DynamoDB-like store, S3-like blobs, an SQS-like queue, and a
+//! stand-in for the KMS envelope.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use crate::model::*;
 use crate::ports::*;
@@ -205,177 +205,89 @@ impl SecretBox for FakeSecretBox {
     }
 }
 
-/// A scripted IMAP server: folders of (uid, arrival, raw) and a UIDVALIDITY each. Cloning
-/// shares the state, so a test keeps a handle while the poller holds another.
-#[derive(Clone, Default)]
-pub struct FakeMailbox {
-    inner: Arc<FakeInner>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::test_account;
 
-#[derive(Default)]
-struct FakeInner {
-    folders: Mutex<BTreeMap<String, FakeFolder>>,
-    password: Mutex<String>,
-    log: Mutex<Vec<String>>,
-}
-
-#[derive(Default, Clone)]
-pub struct FakeFolder {
-    pub uidvalidity: u32,
-    pub messages: Vec<(u32, DateTime<Utc>, Vec<u8>)>,
-}
-
-impl FakeMailbox {
-    pub fn new(password: &str) -> Self {
-        let m = FakeMailbox::default();
-        *m.inner.password.lock().unwrap() = password.to_string();
-        m
-    }
-    pub fn append(&self, folder: &str, arrived: DateTime<Utc>, raw: &[u8]) -> u32 {
-        let mut folders = self.inner.folders.lock().unwrap();
-        let f = folders.entry(folder.to_string()).or_insert(FakeFolder {
+    #[tokio::test]
+    async fn accounts_are_created_once_and_writes_are_counted() {
+        let store = MemoryStore::default();
+        let a = test_account("a", chrono::Utc::now());
+        store.create_account(&a).await.unwrap();
+        assert!(matches!(
+            store.create_account(&a).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        let state = FolderState {
             uidvalidity: 1,
-            messages: vec![],
-        });
-        let uid = f.messages.last().map(|m| m.0 + 1).unwrap_or(1);
-        f.messages.push((uid, arrived, raw.to_vec()));
-        uid
-    }
-    /// Renumbers the folder under a new UIDVALIDITY, as a server rebuild would.
-    pub fn renumber(&self, folder: &str, uidvalidity: u32) {
-        let mut folders = self.inner.folders.lock().unwrap();
-        let f = folders.get_mut(folder).expect("folder exists");
-        f.uidvalidity = uidvalidity;
-        for (i, m) in f.messages.iter_mut().enumerate() {
-            m.0 = 1000 + i as u32;
-        }
-    }
-    /// Commands issued so far (to assert what the poller asked for).
-    pub fn log(&self) -> Vec<String> {
-        self.inner.log.lock().unwrap().clone()
-    }
-}
-
-pub struct FakeSession {
-    inner: Arc<FakeInner>,
-    folder: Option<FakeFolder>,
-}
-
-impl Mailbox for FakeMailbox {
-    type Session = FakeSession;
-    async fn connect(&self, _s: &ImapSettings, password: &Secret) -> MailboxResult<FakeSession> {
-        if password.expose() != *self.inner.password.lock().unwrap() {
-            return Err(MailboxError::new(ErrorKind::Auth, "authentication failed"));
-        }
-        Ok(FakeSession {
-            inner: self.inner.clone(),
-            folder: None,
-        })
-    }
-}
-
-impl FakeSession {
-    fn log(&self, s: String) {
-        self.inner.log.lock().unwrap().push(s);
-    }
-    fn folder(&self) -> MailboxResult<&FakeFolder> {
-        self.folder
-            .as_ref()
-            .ok_or_else(|| MailboxError::new(ErrorKind::Protocol, "no folder selected"))
-    }
-}
-
-impl MailboxSession for FakeSession {
-    async fn examine(&mut self, folder: &str) -> MailboxResult<FolderInfo> {
-        self.log(format!("EXAMINE {folder}"));
-        let f = self
-            .inner
-            .folders
-            .lock()
-            .unwrap()
-            .get(folder)
-            .cloned()
-            .ok_or_else(|| MailboxError::new(ErrorKind::Folder, format!("no folder {folder}")))?;
-        let info = FolderInfo {
-            uidvalidity: f.uidvalidity,
-            uidnext: Some(f.messages.last().map(|m| m.0 + 1).unwrap_or(1)),
-            exists: f.messages.len() as u32,
+            last_uid: 5,
+            last_arrival: None,
         };
-        self.folder = Some(f);
-        Ok(info)
+        store.save_folder_state("a", "INBOX", &state).await.unwrap();
+        assert!(matches!(
+            store.save_folder_state("nobody", "INBOX", &state).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(*store.writes.lock().unwrap(), 2);
+        let since = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        store.reset_account("a", since).await.unwrap();
+        let back = store.get_account("a").await.unwrap().unwrap();
+        assert!(back.folder_state.is_empty());
+        assert_eq!(back.fetch_since, Some(since));
     }
-    async fn search_since(&mut self, since: Option<NaiveDate>) -> MailboxResult<Vec<u32>> {
-        self.log(format!("SEARCH SINCE {since:?}"));
-        Ok(self
-            .folder()?
-            .messages
-            .iter()
-            .filter(|m| since.is_none_or(|d| m.1.date_naive() >= d))
-            .map(|m| m.0)
-            .collect())
+
+    #[tokio::test]
+    async fn an_email_is_stored_once_and_linked_to_each_account_once() {
+        let store = MemoryStore::default();
+        let email: EmailRecord = serde_json::from_value(serde_json::json!({
+            "email_id": "e", "message_id": "m", "synthetic_id": false,
+            "auto_submitted": false, "list": false, "bounce": false, "size": 1,
+            "attachments_skipped": false, "raw_key": "k", "received_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(
+            store.upsert_email(&email, "b").await.unwrap(),
+            Upsert::Created
+        );
+        assert_eq!(
+            store.upsert_email(&email, "a").await.unwrap(),
+            Upsert::Linked
+        );
+        assert_eq!(
+            store.upsert_email(&email, "b").await.unwrap(),
+            Upsert::AlreadyLinked
+        );
+        let all = store.list_emails().await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].accounts, ["a", "b"]);
     }
-    async fn search_above(&mut self, uid: u32) -> MailboxResult<Vec<u32>> {
-        self.log(format!("SEARCH UID {}:*", uid + 1));
-        Ok(self
-            .folder()?
-            .messages
-            .iter()
-            .filter(|m| m.0 > uid)
-            .map(|m| m.0)
-            .collect())
+
+    #[tokio::test]
+    async fn blobs_queues_and_the_secret_box_keep_their_contracts() {
+        let blobs = MemoryBlobs::default();
+        blobs.put("k", b"one".to_vec(), "text/plain").await.unwrap();
+        assert_eq!(blobs.get("k").await.unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(blobs.get("missing").await.unwrap(), None);
+
+        let queue = MemoryQueue::<u32>::default();
+        queue
+            .send(&[Outgoing::plain(1), Outgoing::plain(2)])
+            .await
+            .unwrap();
+        assert_eq!(*queue.sent.lock().unwrap(), [1, 2]);
+
+        let sealed = FakeSecretBox.seal("a", &Secret::new("pw")).await.unwrap();
+        assert_eq!(
+            FakeSecretBox.open("a", &sealed).await.unwrap().expose(),
+            "pw"
+        );
+        assert!(FakeSecretBox.open("b", &sealed).await.is_err());
+        // The test account builder's secret opens like any sealed one.
+        let a = test_account("a", chrono::Utc::now());
+        assert_eq!(
+            FakeSecretBox.open("a", &a.secret).await.unwrap().expose(),
+            "pw"
+        );
     }
-    async fn metadata(&mut self, uids: &[u32]) -> MailboxResult<Vec<MessageMeta>> {
-        self.log(format!("FETCH META {}", uids.len()));
-        Ok(self
-            .folder()?
-            .messages
-            .iter()
-            .filter(|m| uids.contains(&m.0))
-            .map(|m| MessageMeta {
-                uid: m.0,
-                size: m.2.len() as u64,
-                arrived: Some(m.1),
-            })
-            .collect())
-    }
-    async fn fetch_headers(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
-        self.log(format!("FETCH HEADER {uids:?}"));
-        Ok(self
-            .folder()?
-            .messages
-            .iter()
-            .filter(|m| uids.contains(&m.0))
-            .map(|m| FetchedMessage {
-                uid: m.0,
-                raw: crate::ids::split_header_body(&m.2).0.to_vec(),
-            })
-            .collect())
-    }
-    async fn fetch(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
-        self.log(format!("FETCH BODY {uids:?}"));
-        Ok(self
-            .folder()?
-            .messages
-            .iter()
-            .filter(|m| uids.contains(&m.0))
-            .map(|m| FetchedMessage {
-                uid: m.0,
-                raw: m.2.clone(),
-            })
-            .collect())
-    }
-    async fn fetch_head(&mut self, uid: u32, max_bytes: u64) -> MailboxResult<FetchedMessage> {
-        self.log(format!("FETCH HEAD {uid}"));
-        let m = self
-            .folder()?
-            .messages
-            .iter()
-            .find(|m| m.0 == uid)
-            .ok_or_else(|| MailboxError::new(ErrorKind::Protocol, "no such uid"))?;
-        Ok(FetchedMessage {
-            uid,
-            raw: m.2[..m.2.len().min(max_bytes as usize)].to_vec(),
-        })
-    }
-    async fn logout(self) {}
 }
