@@ -157,7 +157,7 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
             break;
         }
         let event = to_sqs_event(&adapters.ingest_queue, &batch);
-        let (_response, results) = ingest::handle(adapters, event).await;
+        let (_response, results) = ingest::handle(&adapters.intake(), event).await;
         let mut done = Vec::new();
         for (r, m) in pair(&results, &batch) {
             match &r.result {

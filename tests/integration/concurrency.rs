@@ -97,7 +97,7 @@ async fn fifty_threads_of_three_emails_out_of_order_with_duplicates_make_fifty_c
                     r
                 })
                 .collect();
-            let (resp, results) = ingest::handle(ctx.adapters(), event).await;
+            let (resp, results) = ingest::handle(&ctx.adapters().intake(), event).await;
             for r in &results {
                 if let Err(e) = &r.result {
                     eprintln!("record failed: {e:?}");

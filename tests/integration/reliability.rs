@@ -185,7 +185,7 @@ async fn a_poison_pointer_fails_alone_and_redelivery_has_no_second_effect() {
     records.push(dup);
     event.records = records;
 
-    let (response, results) = ingest::handle(a, event).await;
+    let (response, results) = ingest::handle(&a.intake(), event).await;
     let mut failed: Vec<_> = response
         .batch_item_failures
         .iter()

@@ -409,7 +409,7 @@ async fn requests(json_out: bool) -> Result<()> {
                     r
                 })
                 .collect();
-            let (resp, _) = ingest::handle(&adapters, event).await;
+            let (resp, _) = ingest::handle(&adapters.intake(), event).await;
             if !resp.batch_item_failures.is_empty() {
                 bail!("{label}: {} records failed", resp.batch_item_failures.len());
             }

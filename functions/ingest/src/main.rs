@@ -9,9 +9,9 @@ async fn main() -> Result<(), Error> {
     mailroom_runtime::init_tracing();
     let config = Config::from_env()?;
     let adapters = Adapters::new(&Clients::from_env().await, config);
-    let adapters = &adapters;
+    let intake = &adapters.intake();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let (response, _) = ingest::handle(adapters, event.payload).await;
+        let (response, _) = ingest::handle(intake, event.payload).await;
         Ok::<_, Error>(response)
     }))
     .await

@@ -833,3 +833,9 @@ impl Crm for DynamoStore {
 pub fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).expect("serialises")
 }
+
+impl mailroom_core::ports::Directory for DynamoStore {
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        DynamoStore::list_users(self).await
+    }
+}

@@ -107,6 +107,21 @@ impl Adapters {
     }
 }
 
+impl Adapters {
+    /// What the ingest function writes through: one table for emails and records.
+    pub fn intake(
+        &self,
+    ) -> mailroom_core::intake::Intake<'_, DynamoStore, DynamoStore, S3Blobs, SqsQueue> {
+        mailroom_core::intake::Intake {
+            store: &self.store,
+            crm: &self.store,
+            blobs: &self.blobs,
+            events: &self.dispatch_queue,
+            limits: &self.config.limits,
+        }
+    }
+}
+
 /// Counts DynamoDB requests by operation (benchmarks quote requests per email).
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter(

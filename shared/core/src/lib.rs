@@ -22,6 +22,7 @@ pub mod error;
 pub mod filters;
 pub mod ids;
 pub mod ingest;
+pub mod intake;
 pub mod keys;
 pub mod limits;
 pub mod memory;

@@ -105,6 +105,12 @@ impl<M> Outgoing<M> {
     }
 }
 
+/// The users of the deployment, in round-robin order (join order): who receives a group
+/// account's mail, whose personal accounts are polled.
+pub trait Directory: Send + Sync {
+    fn list_users(&self) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+}
+
 /// Filters and what they did (R-X).
 pub trait FilterStore: Send + Sync {
     fn filters(&self) -> impl Future<Output = StoreResult<Vec<crate::filters::Filter>>> + Send;

@@ -1,0 +1,223 @@
+//! Intake: everything one ingest pointer leads to, in order. Ingest (parse, dedupe,
+//! quarantine, R-I1/R-I2), linking and email-to-case (R-L, R-C), then the copies in the inbox
+//! of each user who receives the email (R-I4), with that user's filters applied (R-X2).
+//!
+//! The ingest function's handler only decodes queue records and calls [`IntakeBatch::take`];
+//! the CLI and tests drive the same code.
+
+use chrono::{DateTime, Utc};
+
+use crate::cases::{LinkCache, LinkOutcome, LinkService};
+use crate::filters::{user_copy, Filter, FilterInput, InboxCopy};
+use crate::ingest::{IngestOutcome, IngestService};
+use crate::limits::Limits;
+use crate::messages::{DispatchEvent, IngestPointer};
+use crate::model::{Account, AccountKind, Body, EmailRecord};
+use crate::ports::{
+    AccountStore, BlobStore, Crm, Directory, EmailStore, FilterStore, Queue, StoreResult,
+};
+use crate::records::{normalize_address, User};
+use crate::SCHEMA_VERSION;
+
+/// The ports intake writes through. In a Lambda `store` and `crm` are the same DynamoDB table.
+pub struct Intake<'a, S, C, B, Q> {
+    pub store: &'a S,
+    pub crm: &'a C,
+    pub blobs: &'a B,
+    pub events: &'a Q,
+    pub limits: &'a Limits,
+}
+
+/// What one pointer led to.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub pointer: IngestPointer,
+    pub outcome: IngestOutcome,
+    pub link: Option<LinkOutcome>,
+}
+
+/// What a batch of pointers shares, read once: accounts (email-to-case settings, our own
+/// addresses), filters, and users (who receives a group account's mail).
+pub struct BatchContext {
+    pub accounts: Vec<Account>,
+    pub filters: Vec<Filter>,
+    pub users: Vec<User>,
+    pub our_addresses: Vec<String>,
+}
+
+/// Intake over one batch: the context plus the per-invocation linking state.
+pub struct IntakeBatch<'a, S, C, B, Q> {
+    intake: &'a Intake<'a, S, C, B, Q>,
+    context: &'a BatchContext,
+    linker: LinkService<'a, C, Q>,
+}
+
+impl<'a, S, C, B, Q> Intake<'a, S, C, B, Q>
+where
+    S: AccountStore + EmailStore + FilterStore,
+    C: Crm + Directory,
+    B: BlobStore,
+    Q: Queue<DispatchEvent>,
+{
+    /// Reads what every pointer of a batch needs, once.
+    pub async fn context(&self) -> StoreResult<BatchContext> {
+        let accounts = self.store.list_accounts().await?;
+        let our_addresses = accounts
+            .iter()
+            .filter_map(|a| a.address.as_deref().map(normalize_address))
+            .collect();
+        Ok(BatchContext {
+            filters: self.store.filters().await?,
+            users: self.crm.list_users().await?,
+            accounts,
+            our_addresses,
+        })
+    }
+
+    pub fn batch(&'a self, context: &'a BatchContext) -> IntakeBatch<'a, S, C, B, Q> {
+        IntakeBatch {
+            intake: self,
+            context,
+            linker: LinkService {
+                crm: self.crm,
+                events: self.events,
+                our_addresses: &context.our_addresses,
+                // The batch's users already hold every team's members.
+                cache: LinkCache::with_users(&context.users),
+            },
+        }
+    }
+}
+
+impl<S, C, B, Q> IntakeBatch<'_, S, C, B, Q>
+where
+    S: AccountStore + EmailStore + FilterStore,
+    C: Crm + Directory,
+    B: BlobStore,
+    Q: Queue<DispatchEvent>,
+{
+    /// Takes one pointer all the way. Idempotent: a redelivery stores, links and copies
+    /// nothing twice, and completes whatever a crash left undone.
+    pub async fn take(&self, pointer: &IngestPointer, now: DateTime<Utc>) -> StoreResult<Ingested> {
+        let ingest = IngestService {
+            emails: self.intake.store,
+            blobs: self.intake.blobs,
+            limits: self.intake.limits,
+            filters: &self.context.filters,
+            skips: self.intake.store,
+        };
+        let (outcome, email) = ingest.ingest_with_record(pointer, now).await?;
+        let account = self
+            .context
+            .accounts
+            .iter()
+            .find(|a| a.name == pointer.account);
+        let (Some(email), Some(account)) = (email, account) else {
+            return Ok(Ingested {
+                pointer: pointer.clone(),
+                outcome,
+                link: None,
+            });
+        };
+        // Linking runs on every delivery, duplicates too: it is idempotent, and a crash
+        // between storing and linking must not leave an email without its case.
+        let fresh = matches!(outcome, IngestOutcome::Imported { .. });
+        let link = self.linker.link(&email, account, now, fresh).await?;
+        self.deliver_copies(&email, account).await?;
+        Ok(Ingested {
+            pointer: pointer.clone(),
+            outcome,
+            link: Some(link),
+        })
+    }
+
+    /// Puts the email in the inbox of each user who receives it, with that user's filters
+    /// applied to that copy only (R-X2). A user's own skip filter hides it from that user.
+    async fn deliver_copies(&self, email: &EmailRecord, account: &Account) -> StoreResult<()> {
+        let users = recipients(account, &self.context.users);
+        if users.is_empty() {
+            return Ok(());
+        }
+        let filters = &self.context.filters;
+        let mut input = FilterInput::from_email(email);
+        // A text body too large for the item lives in S3: read it only if a filter needs it.
+        if let Some(Body::Stored { key, .. }) = &email.text {
+            if filters.iter().any(|f| f.needs_body()) {
+                if let Some(bytes) = self.intake.blobs.get(key).await? {
+                    input.body = Some(String::from_utf8_lossy(&bytes).into_owned());
+                }
+            }
+        }
+        for user in users {
+            let state = user_copy(filters, &account.name, &user, &input);
+            if state.hidden {
+                continue;
+            }
+            let copy = InboxCopy {
+                v: SCHEMA_VERSION,
+                user,
+                email_id: email.email_id.clone(),
+                message_id: email.message_id.clone(),
+                subject: email.subject.clone(),
+                from: email.from.as_ref().map(|f| f.address.clone()),
+                account: account.name.clone(),
+                folder: state.folder,
+                read: state.read,
+                notify: state.notify,
+                filters: state.filters,
+                at: email.date.unwrap_or(email.received_at),
+            };
+            self.intake.store.put_copy(&copy).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Who receives an account's mail (R-I4): a personal account's owner; a group account's
+/// active team members.
+pub fn recipients(account: &Account, users: &[User]) -> Vec<String> {
+    match account.kind {
+        AccountKind::Personal => account.owner.iter().cloned().collect(),
+        AccountKind::Group => users
+            .iter()
+            .filter(|u| u.active && u.teams.iter().any(|m| account.teams.contains(&m.team)))
+            .map(|u| u.name.clone())
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::TeamMembership;
+
+    fn user(name: &str, team: &str, active: bool) -> User {
+        User {
+            v: SCHEMA_VERSION,
+            name: name.into(),
+            emails: vec![],
+            teams: vec![TeamMembership {
+                team: team.into(),
+                position: None,
+            }],
+            active,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn group_mail_goes_to_active_team_members_personal_mail_to_its_owner() {
+        let users = [
+            user("ann", "l1", true),
+            user("bob", "l2", true),
+            user("cid", "l1", false),
+        ];
+        let mut group = crate::memory::test_account("support", Utc::now());
+        group.teams = vec!["l1".into()];
+        assert_eq!(recipients(&group, &users), ["ann"]);
+        let mut personal = crate::memory::test_account("ann-mail", Utc::now());
+        personal.kind = AccountKind::Personal;
+        personal.owner = Some("bob".into());
+        assert_eq!(recipients(&personal, &users), ["bob"]);
+    }
+}
