@@ -635,7 +635,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Follow { user, record } => {
             let ctx = connect(&cli.prefix).await?;
-            let r: RecordRef = record.parse().map_err(|e: String| anyhow!("record: {e}"))?;
+            let r: RecordRef = record
+                .parse()
+                .map_err(|e: mailroom_core::error::Invalid| anyhow!("record: {e}"))?;
             let store = &ctx.adapters().store;
             if store.get_user(&user).await?.is_none() {
                 bail!("user: unknown user {user:?}");
@@ -723,7 +725,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Stream { record, json } => {
             let ctx = connect(&cli.prefix).await?;
-            let r: RecordRef = record.parse().map_err(|e: String| anyhow!("record: {e}"))?;
+            let r: RecordRef = record
+                .parse()
+                .map_err(|e: mailroom_core::error::Invalid| anyhow!("record: {e}"))?;
             let store = &ctx.adapters().store;
             if !store.record_exists(&r).await? {
                 bail!("record: no such record {r}");
@@ -1076,7 +1080,9 @@ async fn records_cmd(ctx: &Context, command: RecordsCommand) -> Result<()> {
         }
         RecordsCommand::List { kind, json } => {
             let kinds: Vec<RecordKind> = match kind {
-                Some(k) => vec![k.parse().map_err(|e: String| anyhow!("type: {e}"))?],
+                Some(k) => vec![k
+                    .parse()
+                    .map_err(|e: mailroom_core::error::Invalid| anyhow!("type: {e}"))?],
                 None => vec![
                     RecordKind::Account,
                     RecordKind::Contact,
@@ -1186,7 +1192,9 @@ async fn filters_cmd(ctx: &Context, command: FiltersCommand) -> Result<()> {
             action,
             folder,
         } => {
-            let scope: Scope = scope.parse().map_err(|e: String| anyhow!("--scope: {e}"))?;
+            let scope: Scope = scope
+                .parse()
+                .map_err(|e: mailroom_core::error::Invalid| anyhow!("--scope: {e}"))?;
             match &scope {
                 Scope::Account(a) if store.get_account(a).await?.is_none() => {
                     bail!("--scope: unknown account {a:?}")
@@ -1211,7 +1219,7 @@ async fn filters_cmd(ctx: &Context, command: FiltersCommand) -> Result<()> {
                 body_all,
                 action: action
                     .parse()
-                    .map_err(|e: String| anyhow!("--action: {e}"))?,
+                    .map_err(|e: mailroom_core::error::Invalid| anyhow!("--action: {e}"))?,
                 folder,
             };
             filter.validate().map_err(|e| anyhow!(e))?;
@@ -1362,7 +1370,9 @@ async fn cases_cmd(ctx: &Context, command: CasesCommand) -> Result<()> {
             Ok(())
         }
         CasesCommand::SetStatus { number, status } => {
-            let status: CaseStatus = status.parse().map_err(|e: String| anyhow!("status: {e}"))?;
+            let status: CaseStatus = status
+                .parse()
+                .map_err(|e: mailroom_core::error::Invalid| anyhow!("status: {e}"))?;
             let case = store
                 .set_case_status(number, status)
                 .await

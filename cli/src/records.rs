@@ -115,7 +115,7 @@ pub fn record_from_json(v: &Value) -> Result<NewRecord> {
     };
     let kind: RecordKind = need("type")?
         .parse()
-        .map_err(|e: String| anyhow!("field \"type\": {e}"))?;
+        .map_err(|e: mailroom_core::error::Invalid| anyhow!("field \"type\": {e}"))?;
     let name = need("name")?;
     name_ok("field \"name\"", &name)?;
     Ok(match kind {

@@ -67,10 +67,10 @@ impl StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// An input value that was refused, with the field it came from (a CLI flag, an API field,
-/// a configuration variable) and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
+/// a configuration variable) when the refusing code knows it, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
+    /// Empty when the caller names the field (a parser of one value: clap adds the flag).
     pub field: String,
     pub message: String,
 }
@@ -82,4 +82,20 @@ impl Invalid {
             message: message.into(),
         }
     }
+
+    /// A refused value whose field the caller knows.
+    pub fn value(message: impl Into<String>) -> Self {
+        Invalid::new("", message)
+    }
 }
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field.as_str() {
+            "" => f.write_str(&self.message),
+            field => write!(f, "{field}: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}

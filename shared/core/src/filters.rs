@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Invalid;
 use crate::records::normalize_address;
 
 /// Default cap on filters in one user's scope (R-X2).
@@ -31,12 +32,12 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    pub fn new(raw: &str) -> Result<Self, String> {
+    pub fn new(raw: &str) -> Result<Self, Invalid> {
         if raw.trim().is_empty() {
-            return Err("a pattern must not be empty".into());
+            return Err(Invalid::value("a pattern must not be empty"));
         }
         if raw.chars().count() > 500 {
-            return Err("a pattern may be at most 500 characters".into());
+            return Err(Invalid::value("a pattern may be at most 500 characters"));
         }
         let folded = raw.trim().to_lowercase();
         Ok(Pattern {
@@ -115,15 +116,15 @@ pub enum Scope {
 }
 
 impl std::str::FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::Invalid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
             None if s == "global" => Ok(Scope::Global),
             Some(("account", n)) if !n.trim().is_empty() => Ok(Scope::Account(n.trim().into())),
             Some(("user", n)) if !n.trim().is_empty() => Ok(Scope::User(n.trim().into())),
-            _ => Err(format!(
+            _ => Err(crate::error::Invalid::value(format!(
                 "scope {s:?} must be global, account:<account name> or user:<user name>"
-            )),
+            ))),
         }
     }
 }
@@ -148,16 +149,16 @@ pub enum Action {
 }
 
 impl std::str::FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::Invalid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "skip" => Ok(Action::Skip),
             "move-to-folder" => Ok(Action::MoveToFolder),
             "mark-read" => Ok(Action::MarkRead),
             "skip-notification" => Ok(Action::SkipNotification),
-            other => Err(format!(
+            other => Err(crate::error::Invalid::value(format!(
                 "unknown action {other:?} (skip, move-to-folder, mark-read, skip-notification)"
-            )),
+            ))),
         }
     }
 }
@@ -186,9 +187,9 @@ pub struct Filter {
 impl Filter {
     /// Refuses what cannot be right, naming the flag: no criterion, a folder without
     /// move-to-folder (or the reverse), empty phrases.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.name.trim().is_empty() || self.name.len() > 100 {
-            return Err("--name: must be 1 to 100 characters".into());
+            return Err(Invalid::new("--name", "must be 1 to 100 characters"));
         }
         if self.from.is_none()
             && self.to.is_none()
@@ -196,10 +197,9 @@ impl Filter {
             && self.body_any.is_empty()
             && self.body_all.is_empty()
         {
-            return Err(
-                "an empty filter would match nothing: give at least one of --from, --to, --subject, --body-any, --body-all"
-                    .into(),
-            );
+            return Err(Invalid::value(
+                "an empty filter would match nothing: give at least one of --from, --to, --subject, --body-any, --body-all",
+            ));
         }
         if self
             .body_any
@@ -207,15 +207,23 @@ impl Filter {
             .chain(&self.body_all)
             .any(|p| p.trim().is_empty())
         {
-            return Err("--body-any/--body-all: phrases must not be empty".into());
+            return Err(Invalid::new(
+                "--body-any/--body-all",
+                "phrases must not be empty",
+            ));
         }
         match (self.action, &self.folder) {
-            (Action::MoveToFolder, None) => Err("--folder: required with move-to-folder".into()),
+            (Action::MoveToFolder, None) => {
+                Err(Invalid::new("--folder", "required with move-to-folder"))
+            }
             (Action::MoveToFolder, Some(f)) if f.trim().is_empty() => {
-                Err("--folder: must not be empty".into())
+                Err(Invalid::new("--folder", "must not be empty"))
             }
             (Action::MoveToFolder, Some(_)) => Ok(()),
-            (_, Some(_)) => Err("--folder: only with --action move-to-folder".into()),
+            (_, Some(_)) => Err(Invalid::new(
+                "--folder",
+                "only with --action move-to-folder",
+            )),
             (_, None) => Ok(()),
         }
     }
@@ -543,15 +551,19 @@ mod tests {
             action: Action::Skip,
             folder: None,
         };
-        assert!(f.validate().unwrap_err().contains("empty filter"));
+        assert!(f
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("empty filter"));
         f.subject = Some(Pattern::new("x").unwrap());
         assert_eq!(f.validate(), Ok(()));
         f.action = Action::MoveToFolder;
-        assert!(f.validate().unwrap_err().contains("--folder"));
+        assert!(f.validate().unwrap_err().to_string().contains("--folder"));
         f.folder = Some("Receipts".into());
         assert_eq!(f.validate(), Ok(()));
         f.action = Action::MarkRead;
-        assert!(f.validate().unwrap_err().contains("only with"));
+        assert!(f.validate().unwrap_err().to_string().contains("only with"));
     }
 
     #[test]

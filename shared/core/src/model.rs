@@ -30,15 +30,15 @@ pub enum Security {
 }
 
 impl std::str::FromStr for Security {
-    type Err = String;
+    type Err = crate::error::Invalid;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "implicit-tls" => Ok(Security::ImplicitTls),
             "starttls" => Ok(Security::Starttls),
             "plain" => Ok(Security::Plain),
-            other => Err(format!(
+            other => Err(crate::error::Invalid::value(format!(
                 "unknown security {other:?} (expected implicit-tls, starttls or plain)"
-            )),
+            ))),
         }
     }
 }
@@ -225,17 +225,19 @@ impl Account {
 }
 
 /// Account names are keys, S3 path parts and AES-GCM associated data: keep them plain.
-pub fn validate_account_name(name: &str) -> Result<(), String> {
+pub fn validate_account_name(name: &str) -> Result<(), crate::error::Invalid> {
     if name.is_empty() || name.len() > 64 {
-        return Err("account name must be 1 to 64 characters".into());
+        return Err(crate::error::Invalid::value(
+            "account name must be 1 to 64 characters",
+        ));
     }
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
     {
-        return Err(format!(
+        return Err(crate::error::Invalid::value(format!(
             "account name {name:?} may only hold letters, digits, '-', '_', '.' and '@'"
-        ));
+        )));
     }
     Ok(())
 }
@@ -374,15 +376,15 @@ pub enum Distribution {
 }
 
 impl std::str::FromStr for Distribution {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::Invalid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "direct" => Ok(Distribution::Direct),
             "round-robin" => Ok(Distribution::RoundRobin),
             "least-busy" => Ok(Distribution::LeastBusy),
-            other => Err(format!(
+            other => Err(crate::error::Invalid::value(format!(
                 "unknown distribution {other:?} (direct, round-robin, least-busy)"
-            )),
+            ))),
         }
     }
 }

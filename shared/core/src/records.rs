@@ -27,8 +27,8 @@ impl RecordKind {
 }
 
 impl std::str::FromStr for RecordKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::Invalid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "account" => RecordKind::Account,
             "contact" => RecordKind::Contact,
@@ -36,9 +36,9 @@ impl std::str::FromStr for RecordKind {
             "opportunity" => RecordKind::Opportunity,
             "case" => RecordKind::Case,
             other => {
-                return Err(format!(
+                return Err(crate::error::Invalid::value(format!(
                     "unknown record type {other:?} (account, contact, lead, opportunity, case)"
-                ))
+                )))
             }
         })
     }
@@ -73,17 +73,23 @@ impl std::fmt::Display for RecordRef {
 }
 
 impl std::str::FromStr for RecordRef {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::Invalid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, id) = s.split_once(':').ok_or_else(|| {
-            format!("record {s:?} must be written type:id, e.g. contact:ann@example.com")
+            crate::error::Invalid::value(format!(
+                "record {s:?} must be written type:id, e.g. contact:ann@example.com"
+            ))
         })?;
         let kind: RecordKind = kind.parse()?;
         if id.trim().is_empty() {
-            return Err(format!("record {s:?} has no id"));
+            return Err(crate::error::Invalid::value(format!(
+                "record {s:?} has no id"
+            )));
         }
         if kind == RecordKind::Case && id.parse::<u64>().is_err() {
-            return Err(format!("case {id:?} is not a case number"));
+            return Err(crate::error::Invalid::value(format!(
+                "case {id:?} is not a case number"
+            )));
         }
         Ok(RecordRef::new(kind, id.trim()))
     }
@@ -160,8 +166,8 @@ impl CaseStatus {
 }
 
 impl std::str::FromStr for CaseStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::Invalid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "new" => CaseStatus::New,
             "assigned" => CaseStatus::Assigned,
@@ -170,9 +176,9 @@ impl std::str::FromStr for CaseStatus {
             "rejected" => CaseStatus::Rejected,
             "duplicate" => CaseStatus::Duplicate,
             _ => {
-                return Err(format!(
+                return Err(crate::error::Invalid::value(format!(
                     "unknown status {s:?} (New, Assigned, Pending, Closed, Rejected, Duplicate)"
-                ))
+                )))
             }
         })
     }
