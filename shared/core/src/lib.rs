@@ -23,6 +23,7 @@ pub mod ids;
 pub mod ingest;
 pub mod limits;
 pub mod memory;
+pub mod memory_crm;
 pub mod messages;
 pub mod model;
 pub mod parse;
