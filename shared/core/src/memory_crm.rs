@@ -8,7 +8,7 @@
 //! cancelled `join_case` or `link_email` reports `AlreadyExists`, as the adapter's does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::cases::{
     AddressRecord, AssignmentGuard, Claim, Crm, EmailLink, MessageEntry, ThreadClaim,
@@ -86,19 +86,11 @@ impl CrmState {
             email.teams = union(&email.teams, &link.teams);
         }
         if let Some(parent) = &link.parent {
-            let entry = StreamEntry {
-                v: SCHEMA_VERSION,
-                at: link.at,
-                kind: "email_received".into(),
-                email_id: Some(link.email_id.clone()),
-                message_id: Some(link.message_id.clone()),
-                subject: link.subject.clone(),
-                case,
-            };
+            let e = entry("email_received", link, link.subject.clone(), case);
             self.streams
                 .entry(parent.to_string())
                 .or_default()
-                .insert(format!("email#{}", link.email_id), entry);
+                .insert(format!("email#{}", link.email_id), e);
         }
         Ok(())
     }
@@ -119,13 +111,21 @@ impl CrmState {
     }
 }
 
+fn entry(kind: &str, link: &EmailLink, subject: Option<String>, case: Option<u64>) -> StreamEntry {
+    StreamEntry {
+        v: SCHEMA_VERSION,
+        at: link.at,
+        kind: kind.into(),
+        email_id: Some(link.email_id.clone()),
+        message_id: Some(link.message_id.clone()),
+        subject,
+        case,
+    }
+}
+
 fn union(a: &[String], b: &[String]) -> Vec<String> {
     let set: BTreeSet<&String> = a.iter().chain(b).collect();
     set.into_iter().cloned().collect()
-}
-
-fn exists(what: String) -> StoreError {
-    StoreError::AlreadyExists(what)
 }
 
 /// Why a claim's transaction was cancelled, told apart as the adapter does: by whether the
@@ -143,90 +143,89 @@ pub struct MemoryCrm {
 impl MemoryCrm {
     /// A copy of everything held, for assertions.
     pub fn state(&self) -> CrmState {
-        self.state.lock().unwrap().clone()
+        self.st().clone()
     }
 
     /// Runs `f` on a copy and keeps it only if `f` succeeds: DynamoDB's all-or-nothing.
     fn transact<T, E>(&self, f: impl FnOnce(&mut CrmState) -> Result<T, E>) -> Result<T, E> {
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = self.st();
         let mut next = guard.clone();
         let out = f(&mut next)?;
         *guard = next;
         Ok(out)
     }
 
-    /// Seeds a CRM account and its address index entries; refuses a duplicate, as
-    /// `add_record` does.
-    pub fn add_account(&self, account: CrmAccount) -> StoreResult<()> {
-        self.transact(|st| {
-            if st.accounts.contains_key(&account.name) {
-                return Err(format!("account:{}", account.name));
-            }
-            for e in &account.emails {
-                st.index(e, format!("account#{}", account.name), None);
-            }
-            st.accounts.insert(account.name.clone(), account);
-            Ok(())
-        })
-        .map_err(exists)
+    fn st(&self) -> MutexGuard<'_, CrmState> {
+        self.state.lock().unwrap()
     }
 
-    /// Seeds a contact; its account rides along in the address index, as in the adapter.
-    pub fn add_contact(&self, contact: Contact) -> StoreResult<()> {
-        let id = normalize_address(&contact.email);
-        self.transact(|st| {
-            if st.contacts.contains_key(&id) {
-                return Err(format!("contact:{id}"));
-            }
-            st.index(&id, format!("contact#{id}"), contact.account.clone());
-            st.contacts.insert(id.clone(), contact);
-            Ok(())
-        })
-        .map_err(exists)
+    /// Adds a seeded item unless `taken`, with `<type>#<id>` address index entries, refusing a
+    /// duplicate as the adapter's `add_record` and `add_user` do.
+    fn seed(
+        &self,
+        what: String,
+        taken: impl FnOnce(&CrmState) -> bool,
+        (addresses, account): (&[String], Option<String>),
+        insert: impl FnOnce(&mut CrmState),
+    ) -> StoreResult<()> {
+        let mut st = self.st();
+        if taken(&st) {
+            return Err(StoreError::AlreadyExists(what));
+        }
+        for a in addresses {
+            st.index(a, what.replacen(':', "#", 1), account.clone());
+        }
+        insert(&mut st);
+        Ok(())
     }
 
-    /// Seeds a lead, converted or not.
-    pub fn add_lead(&self, lead: Lead) -> StoreResult<()> {
-        let id = normalize_address(&lead.email);
-        self.transact(|st| {
-            if st.leads.contains_key(&id) {
-                return Err(format!("lead:{id}"));
-            }
-            st.index(&id, format!("lead#{id}"), None);
-            st.leads.insert(id.clone(), lead);
-            Ok(())
+    pub fn add_account(&self, a: CrmAccount) -> StoreResult<()> {
+        let (id, emails) = (a.name.clone(), a.emails.clone());
+        let taken = |st: &CrmState| st.accounts.contains_key(&id);
+        self.seed(format!("account:{id}"), taken, (&emails, None), |st| {
+            st.accounts.insert(a.name.clone(), a);
         })
-        .map_err(exists)
     }
 
-    /// Seeds a user; its addresses get `user#<name>` index entries, which linking skips.
-    pub fn add_user(&self, user: User) -> StoreResult<()> {
-        self.transact(|st| {
-            if st.users.contains_key(&user.name) {
-                return Err(format!("user {}", user.name));
-            }
-            for e in &user.emails {
-                st.index(e, format!("user#{}", user.name), None);
-            }
-            st.users.insert(user.name.clone(), user);
-            Ok(())
+    /// The contact's account rides along in its address index entry, as in the adapter.
+    pub fn add_contact(&self, c: Contact) -> StoreResult<()> {
+        let id = normalize_address(&c.email);
+        let index = (std::slice::from_ref(&id), c.account.clone());
+        let taken = |st: &CrmState| st.contacts.contains_key(&id);
+        self.seed(format!("contact:{id}"), taken, index, |st| {
+            st.contacts.insert(id.clone(), c);
         })
-        .map_err(exists)
+    }
+
+    /// A lead, converted or not.
+    pub fn add_lead(&self, l: Lead) -> StoreResult<()> {
+        let id = normalize_address(&l.email);
+        let taken = |st: &CrmState| st.leads.contains_key(&id);
+        let index = (std::slice::from_ref(&id), None);
+        self.seed(format!("lead:{id}"), taken, index, |st| {
+            st.leads.insert(id.clone(), l);
+        })
+    }
+
+    /// A user's addresses get `user#<name>` index entries, which linking skips.
+    pub fn add_user(&self, u: User) -> StoreResult<()> {
+        let (id, emails) = (u.name.clone(), u.emails.clone());
+        let taken = |st: &CrmState| st.users.contains_key(&id);
+        self.seed(format!("user:{id}"), taken, (&emails, None), |st| {
+            st.users.insert(u.name.clone(), u);
+        })
     }
 
     pub fn add_team(&self, name: &str) -> StoreResult<()> {
-        self.transact(|st| -> Result<(), String> {
-            match st.teams.insert(name.to_string()) {
-                true => Ok(()),
-                false => Err(format!("team {name}")),
-            }
+        let taken = |st: &CrmState| st.teams.contains(name);
+        self.seed(format!("team {name}"), taken, (&[], None), |st| {
+            st.teams.insert(name.to_string());
         })
-        .map_err(exists)
     }
 
     /// Users in round-robin order (`list_users`: by creation time, then name).
     pub fn users(&self) -> Vec<User> {
-        let mut users: Vec<User> = self.state.lock().unwrap().users.values().cloned().collect();
+        let mut users: Vec<User> = self.st().users.values().cloned().collect();
         users.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
         users
     }
@@ -255,40 +254,30 @@ impl MemoryCrm {
             st.cases.insert(case.number, case);
             Ok(())
         })
-        .map_err(exists)
+        .map_err(StoreError::AlreadyExists)
     }
 
     /// Seeds a message index entry: a stored email later mail may reply to (R-L1).
     pub fn add_message(&self, entry: MessageEntry) {
-        let mut st = self.state.lock().unwrap();
-        st.messages.insert(entry.message_id.clone(), entry);
+        self.st().messages.insert(entry.message_id.clone(), entry);
     }
 
     /// Records that ingest stored this email, so link writes onto it succeed.
     pub fn add_email(&self, email_id: &str) {
-        let mut st = self.state.lock().unwrap();
-        st.emails.entry(email_id.to_string()).or_default();
+        self.st().emails.entry(email_id.to_string()).or_default();
     }
 
     pub fn set_counter(&self, key: &str, value: u64) {
-        self.state
-            .lock()
-            .unwrap()
-            .counters
-            .insert(key.to_string(), value);
+        self.st().counters.insert(key.to_string(), value);
     }
 
     pub fn set_load(&self, user: &str, open: i64) {
-        self.state
-            .lock()
-            .unwrap()
-            .loads
-            .insert(user.to_string(), open);
+        self.st().loads.insert(user.to_string(), open);
     }
 
     /// A record's stream in timeline order, as the adapter's `stream` lists it.
     pub fn stream(&self, record: &RecordRef) -> Vec<StreamEntry> {
-        let st = self.state.lock().unwrap();
+        let st = self.st();
         let mut entries: Vec<StreamEntry> = st
             .streams
             .get(&record.to_string())
@@ -301,7 +290,7 @@ impl MemoryCrm {
     /// The adapter's `set_case_status`: the status and the assignee's open count change
     /// together, the count only when the case moves between open and not open (R-C3).
     pub fn set_case_status(&self, number: u64, status: CaseStatus) -> StoreResult<Case> {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.st();
         let case = st
             .cases
             .get_mut(&number)
@@ -321,7 +310,7 @@ impl MemoryCrm {
 
 impl Crm for MemoryCrm {
     async fn messages(&self, ids: &[String]) -> StoreResult<Vec<MessageEntry>> {
-        let st = self.state.lock().unwrap();
+        let st = self.st();
         let unique: BTreeSet<&String> = ids.iter().collect();
         Ok(unique
             .into_iter()
@@ -330,7 +319,7 @@ impl Crm for MemoryCrm {
     }
 
     async fn records_by_address(&self, address: &str) -> StoreResult<Vec<AddressRecord>> {
-        let st = self.state.lock().unwrap();
+        let st = self.st();
         let Some(entries) = st.addresses.get(&normalize_address(address)) else {
             return Ok(Vec::new());
         };
@@ -348,7 +337,7 @@ impl Crm for MemoryCrm {
     }
 
     async fn contact_account(&self, email: &str) -> StoreResult<Option<String>> {
-        let st = self.state.lock().unwrap();
+        let st = self.st();
         Ok(st
             .contacts
             .get(&normalize_address(email))
@@ -356,7 +345,7 @@ impl Crm for MemoryCrm {
     }
 
     async fn lead_target(&self, email: &str) -> StoreResult<Option<RecordRef>> {
-        let st = self.state.lock().unwrap();
+        let st = self.st();
         Ok(st.leads.get(&normalize_address(email)).and_then(|l| {
             match (&l.converted_contact, &l.converted_account) {
                 (Some(c), _) => Some(RecordRef::new(RecordKind::Contact, c)),
@@ -367,11 +356,11 @@ impl Crm for MemoryCrm {
     }
 
     async fn get_case(&self, number: u64) -> StoreResult<Option<Case>> {
-        Ok(self.state.lock().unwrap().cases.get(&number).cloned())
+        Ok(self.st().cases.get(&number).cloned())
     }
 
     async fn thread_case(&self, thread_key: &str) -> StoreResult<Option<ThreadClaim>> {
-        Ok(self.state.lock().unwrap().threads.get(thread_key).cloned())
+        Ok(self.st().threads.get(thread_key).cloned())
     }
 
     async fn team_members(&self, team: &str) -> StoreResult<Vec<User>> {
@@ -383,19 +372,12 @@ impl Crm for MemoryCrm {
     }
 
     async fn counter(&self, key: &str) -> StoreResult<u64> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .counters
-            .get(key)
-            .copied()
-            .unwrap_or(0))
+        Ok(self.st().counters.get(key).copied().unwrap_or(0))
     }
 
     /// Only users with a load item appear, clamped at zero, as the adapter's batch read.
     async fn open_loads(&self, users: &[String]) -> StoreResult<HashMap<String, u64>> {
-        let st = self.state.lock().unwrap();
+        let st = self.st();
         Ok(users
             .iter()
             .filter_map(|u| st.loads.get(u).map(|l| (u.clone(), (*l).max(0) as u64)))
@@ -403,7 +385,7 @@ impl Crm for MemoryCrm {
     }
 
     async fn next_case_number(&self) -> StoreResult<u64> {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.st();
         let c = st.counters.entry("case".into()).or_default();
         *c += 1;
         Ok(*c)
@@ -447,13 +429,13 @@ impl Crm for MemoryCrm {
             stored.participants = union(&case.participants, &[]);
             st.cases.insert(case.number, stored);
             let created = StreamEntry {
-                v: SCHEMA_VERSION,
                 at: case.created_at,
-                kind: "case_created".into(),
-                email_id: Some(link.email_id.clone()),
-                message_id: Some(link.message_id.clone()),
-                subject: Some(case.name.clone()),
-                case: Some(case.number),
+                ..entry(
+                    "case_created",
+                    link,
+                    Some(case.name.clone()),
+                    Some(case.number),
+                )
             };
             st.streams
                 .entry(RecordRef::case(case.number).to_string())
@@ -481,7 +463,7 @@ impl Crm for MemoryCrm {
             }
             Ok(())
         })
-        .map_err(|e| exists(format!("join case {number}: {e}")))?;
+        .map_err(|e| StoreError::AlreadyExists(format!("join case {number}: {e}")))?;
         if reopen {
             let case = self.get_case(number).await?;
             if let Some(case) = case.filter(|c| c.status == CaseStatus::Closed) {
@@ -497,11 +479,11 @@ impl Crm for MemoryCrm {
 
     async fn link_email(&self, link: &EmailLink) -> StoreResult<()> {
         self.transact(|st| st.link(link, None))
-            .map_err(|e| exists(format!("link email: {e}")))
+            .map_err(|e| StoreError::AlreadyExists(format!("link email: {e}")))
     }
 
     async fn record_case_error(&self, account: &str, error: &str) -> StoreResult<()> {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.st();
         st.case_errors
             .insert(account.to_string(), error.to_string());
         Ok(())
@@ -511,33 +493,19 @@ impl Crm for MemoryCrm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::TeamMembership;
-    use chrono::{DateTime, Utc};
+    use serde_json::{from_value, json};
 
-    fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
+    const AT: &str = "2026-03-03T10:00:00Z";
 
     fn case(number: u64, thread: &str, user: Option<&str>) -> Case {
-        Case {
-            v: 1,
-            number,
-            name: format!("case {number}"),
-            description: String::new(),
-            status: match user {
-                Some(_) => CaseStatus::Assigned,
-                None => CaseStatus::New,
-            },
-            account: None,
-            contact: None,
-            lead: None,
-            assigned_user: user.map(str::to_string),
-            teams: vec!["support".into()],
-            mail_account: "support".into(),
-            thread_key: thread.into(),
-            participants: vec!["c@x.example".into(), "a@x.example".into()],
-            created_at: t("2026-03-03T10:00:00Z"),
-        }
+        let status = if user.is_some() { "Assigned" } else { "New" };
+        from_value(
+            json!({"number": number, "name": "printer", "status": status,
+            "assigned_user": user, "teams": ["support"], "mail_account": "support",
+            "thread_key": thread, "participants": ["c@x.example", "a@x.example"],
+            "created_at": AT}),
+        )
+        .unwrap()
     }
 
     fn link(email: &str, thread: &str, parent: Option<RecordRef>) -> EmailLink {
@@ -547,10 +515,14 @@ mod tests {
             parent,
             thread_key: thread.into(),
             subject: Some("hello".into()),
-            at: t("2026-03-03T10:00:00Z"),
+            at: AT.parse().unwrap(),
             participants: vec!["b@x.example".into()],
             teams: vec!["support".into()],
         }
+    }
+
+    async fn claim(crm: &MemoryCrm, c: &Case, g: Option<AssignmentGuard>, l: &EmailLink) -> Claim {
+        crm.claim_case(c, g.as_ref(), l).await.unwrap()
     }
 
     fn guard(expected: u64, loads: &[(&str, u64)]) -> AssignmentGuard {
@@ -562,61 +534,43 @@ mod tests {
         }
     }
 
-    fn user(name: &str, at: &str) -> User {
-        User {
-            v: 1,
-            name: name.into(),
-            emails: vec![format!("{name}@corp.example")],
-            teams: vec![TeamMembership {
-                team: "support".into(),
-                position: None,
-            }],
-            active: true,
-            created_at: t(at),
-        }
-    }
-
     #[tokio::test]
     async fn a_claim_creates_everything_once_then_the_thread_is_taken() {
         let crm = MemoryCrm::default();
         crm.add_email("e1");
         crm.add_email("e2");
-        let c1 = case(1, "root", Some("ann"));
         let l1 = link("e1", "root", Some(RecordRef::case(1)));
         let g = guard(0, &[("ann", 0), ("bob", 0)]);
-        assert_eq!(
-            crm.claim_case(&c1, Some(&g), &l1).await.unwrap(),
-            Claim::Created
-        );
+        let c1 = case(1, "root", Some("ann"));
+        assert_eq!(claim(&crm, &c1, Some(g), &l1).await, Claim::Created);
         let st = crm.state();
         assert_eq!(st.cases[&1].participants, ["a@x.example", "c@x.example"]);
         assert_eq!(st.threads["root"].email_id, "e1");
         assert_eq!((st.counters["rr#support"], st.loads["ann"]), (1, 1));
-        assert_eq!(st.emails["e1"].case, Some(1));
-        assert_eq!(st.emails["e1"].teams, ["support"]);
+        assert_eq!(
+            (st.emails["e1"].case, &st.emails["e1"].teams[..]),
+            (Some(1), &["support".to_string()][..])
+        );
         assert_eq!(st.messages["e1@x.example"].thread_key, "root");
-        let kinds: Vec<String> = crm
-            .stream(&RecordRef::case(1))
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
+        let stream = crm.stream(&RecordRef::case(1));
+        let kinds: Vec<&str> = stream.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["case_created", "email_received"]);
 
         // Another email of the thread, with a fresh number and a guard that holds: taken.
-        let c2 = case(2, "root", Some("bob"));
         let l2 = link("e2", "root", Some(RecordRef::case(2)));
         let before = crm.state();
-        let claim = crm
-            .claim_case(&c2, Some(&guard(1, &[])), &l2)
-            .await
-            .unwrap();
-        assert_eq!(
-            claim,
-            Claim::ThreadTaken(ThreadClaim {
-                case: 1,
-                email_id: "e1".into()
-            })
-        );
+        let taken = claim(
+            &crm,
+            &case(2, "root", Some("bob")),
+            Some(guard(1, &[])),
+            &l2,
+        )
+        .await;
+        let holder = ThreadClaim {
+            case: 1,
+            email_id: "e1".into(),
+        };
+        assert_eq!(taken, Claim::ThreadTaken(holder));
         assert_eq!(crm.state(), before, "a refused claim writes nothing");
     }
 
@@ -628,34 +582,30 @@ mod tests {
         let c = case(1, "root", Some("ann"));
         let l = link("e1", "root", Some(RecordRef::case(1)));
         let before = crm.state();
-        let moved = crm.claim_case(&c, Some(&guard(2, &[])), &l).await.unwrap();
-        assert_eq!(moved, Claim::Moved);
+        assert_eq!(claim(&crm, &c, Some(guard(2, &[])), &l).await, Claim::Moved);
         assert_eq!(crm.state(), before);
 
         // Least-busy read bob at 0; he has one now.
         crm.set_load("bob", 1);
         let before = crm.state();
         let g = guard(3, &[("ann", 0), ("bob", 0)]);
-        assert_eq!(
-            crm.claim_case(&c, Some(&g), &l).await.unwrap(),
-            Claim::Moved
-        );
+        assert_eq!(claim(&crm, &c, Some(g), &l).await, Claim::Moved);
         assert_eq!(crm.state(), before);
 
-        // A taken case number, or an email ingest never stored, cancels the claim too.
+        // An email ingest never stored cancels the claim too; then the claim holds.
         let g = guard(3, &[("ann", 0), ("bob", 1)]);
         let orphan = link("e9", "other", Some(RecordRef::case(1)));
         assert_eq!(
-            crm.claim_case(&c, Some(&g), &orphan).await.unwrap(),
+            claim(&crm, &c, Some(g.clone()), &orphan).await,
             Claim::Moved
         );
         assert_eq!(crm.state(), before);
+        assert_eq!(claim(&crm, &c, Some(g), &l).await, Claim::Created);
+        // A case number already used, on another thread: refused, never overwritten.
         assert_eq!(
-            crm.claim_case(&c, Some(&g), &l).await.unwrap(),
-            Claim::Created
+            claim(&crm, &case(1, "root2", None), None, &l).await,
+            Claim::Moved
         );
-        let dup = case(1, "root2", None);
-        assert_eq!(crm.claim_case(&dup, None, &l).await.unwrap(), Claim::Moved);
         assert_eq!(crm.state().counters["rr#support"], 4);
     }
 
@@ -730,30 +680,23 @@ mod tests {
     #[tokio::test]
     async fn lookups_by_address_lead_and_team() {
         let crm = MemoryCrm::default();
-        crm.add_contact(Contact {
-            v: 1,
-            name: "Ann".into(),
-            email: "Ann@Acme.example".into(),
-            account: Some("Acme".into()),
-        })
-        .unwrap();
-        let acme = CrmAccount {
-            v: 1,
-            name: "Acme".into(),
-            emails: vec!["ann@acme.example".into()],
-        };
+        let ann = json!({"name": "Ann", "email": "Ann@Acme.example", "account": "Acme"});
+        crm.add_contact(from_value(ann).unwrap()).unwrap();
+        let acme: CrmAccount =
+            from_value(json!({"name": "Acme", "emails": ["ann@acme.example"]})).unwrap();
         crm.add_account(acme.clone()).unwrap();
         assert!(crm.add_account(acme).is_err());
-        crm.add_user(user("bob", "2026-01-02T00:00:00Z")).unwrap();
-        crm.add_user(user("ann", "2026-01-03T00:00:00Z")).unwrap();
-        crm.add_lead(Lead {
-            v: 1,
-            name: "Lee".into(),
-            email: "lee@x.example".into(),
-            converted_contact: Some("ann@acme.example".into()),
-            converted_account: Some("Acme".into()),
-        })
-        .unwrap();
+        for (name, at) in [
+            ("bob", "2026-01-02T00:00:00Z"),
+            ("ann", "2026-01-03T00:00:00Z"),
+        ] {
+            let u = json!({"name": name, "emails": [format!("{name}@corp.example")],
+                "teams": [{"team": "support"}], "active": true, "created_at": at});
+            crm.add_user(from_value(u).unwrap()).unwrap();
+        }
+        let lee = json!({"name": "Lee", "email": "lee@x.example",
+            "converted_contact": "ann@acme.example", "converted_account": "Acme"});
+        crm.add_lead(from_value(lee).unwrap()).unwrap();
 
         let found = crm.records_by_address("ANN@acme.example").await.unwrap();
         let kinds: Vec<_> = found.iter().map(|r| r.record.kind).collect();
