@@ -26,6 +26,7 @@ pub mod intake;
 pub mod keys;
 pub mod limits;
 pub mod memory;
+pub mod memory_crm;
 pub mod messages;
 pub mod model;
 pub mod parse;
