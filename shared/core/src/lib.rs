@@ -26,7 +26,6 @@ pub mod intake;
 pub mod keys;
 pub mod limits;
 pub mod memory;
-pub mod memory_crm;
 pub mod messages;
 pub mod model;
 pub mod parse;

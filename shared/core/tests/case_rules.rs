@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
-use mailroom_core::cases::{CaseSettings, DispatchEvent, LinkCache, LinkOutcome, LinkService};
+use mailroom_core::cases::{LinkCache, LinkOutcome, LinkService};
+use mailroom_core::error::Invalid;
 use mailroom_core::ingest::{IngestOutcome, IngestService};
 use mailroom_core::limits::Limits;
-use mailroom_core::memory::{MemoryBlobs, MemoryQueue, MemoryStore};
-use mailroom_core::memory_crm::MemoryCrm;
+use mailroom_core::memory::{MemoryBlobs, MemoryCrm, MemoryQueue, MemoryStore};
+use mailroom_core::messages::DispatchEvent;
 use mailroom_core::messages::IngestPointer;
 use mailroom_core::model::*;
 use mailroom_core::ports::BlobStore;
@@ -261,7 +262,7 @@ impl World {
                     number,
                     name: format!("case {number}"),
                     description: String::new(),
-                    status: status.parse()?,
+                    status: status.parse().map_err(|e: Invalid| e.to_string())?,
                     account: o.get("account"),
                     contact: o.get("contact"),
                     lead: o.get("lead"),
@@ -274,10 +275,14 @@ impl World {
                 };
                 e(self.crm.add_case(case, &format!("seed-{number}")))?
             }
-            "stored" => self.crm.add_message(mailroom_core::cases::MessageEntry {
+            "stored" => self.crm.add_message(mailroom_core::records::MessageEntry {
                 message_id: id.clone(),
                 email_id: format!("stored-{id}"),
-                parent: o.get("parent").map(|p| p.parse()).transpose()?,
+                parent: o
+                    .get("parent")
+                    .map(|p| p.parse())
+                    .transpose()
+                    .map_err(|e: Invalid| e.to_string())?,
                 thread_key: o.get("thread").unwrap_or(id),
             }),
             "load" => self
@@ -289,7 +294,7 @@ impl World {
             "status" => {
                 let n: u64 = id.parse().map_err(|_| "status N STATUS")?;
                 self.crm
-                    .set_case_status(n, words[2].parse()?)
+                    .set_case_status(n, words[2].parse().map_err(|e: Invalid| e.to_string())?)
                     .map_err(|e| e.to_string())?;
             }
             other => return Err(format!("unknown line {other:?}")),
@@ -437,7 +442,7 @@ impl World {
             ["cases", v] => (v.to_string(), st.cases.len().to_string()),
             ["participants", n, list] => (list.to_string(), case_of(n)?.participants.join(",")),
             ["stream", r, v] => {
-                let r: RecordRef = r.parse()?;
+                let r: RecordRef = r.parse().map_err(|e: Invalid| e.to_string())?;
                 let emails = self
                     .crm
                     .stream(&r)

@@ -2,9 +2,13 @@
 //! follow the same contracts as the real adapters (which are tested against the local stack);
 //! each file tests its fakes against those contracts.
 
+mod crm;
+mod crm_state;
 mod mailbox;
 mod store;
 
+pub use crm::MemoryCrm;
+pub use crm_state::{CrmState, LinkedEmail};
 pub use mailbox::{FakeFolder, FakeMailbox, FakeSession};
 pub use store::{FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore};
 

@@ -7,126 +7,17 @@
 //! Link writes need the email item to exist, as the adapter's conditional update does, and a
 //! cancelled `join_case` or `link_email` reports `AlreadyExists`, as the adapter's does.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::cases::{
-    AddressRecord, AssignmentGuard, Claim, Crm, EmailLink, MessageEntry, ThreadClaim,
+use super::crm_state::{entry, union, CrmState};
+use crate::ports::{
+    AddressRecord, AssignmentGuard, Claim, Crm, Directory, EmailLink, StoreError, StoreResult,
 };
-use crate::ports::{StoreError, StoreResult};
 use crate::records::{
-    normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, RecordKind, RecordRef,
-    StreamEntry, User,
+    normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, MessageEntry, RecordKind,
+    RecordRef, StreamEntry, ThreadClaim, User,
 };
-use crate::SCHEMA_VERSION;
-
-/// What linking wrote onto a stored email (the adapter's `EMAIL#<id>` update).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LinkedEmail {
-    pub parent: Option<RecordRef>,
-    pub case: Option<u64>,
-    /// A set, as in DynamoDB: sorted, no duplicates.
-    pub teams: Vec<String>,
-}
-
-/// Everything the fake holds, one map per item family of the adapter's key table. Public and
-/// comparable, so a test can snapshot it and assert that a refused write changed nothing.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CrmState {
-    pub accounts: BTreeMap<String, CrmAccount>,
-    /// By normalised address, as `REC#contact` is keyed.
-    pub contacts: BTreeMap<String, Contact>,
-    pub leads: BTreeMap<String, Lead>,
-    pub users: BTreeMap<String, User>,
-    pub teams: BTreeSet<String>,
-    /// `ADDR#<address>`: sort key `<type>#<id>` (users too) to a contact's account.
-    pub addresses: BTreeMap<String, BTreeMap<String, Option<String>>>,
-    pub cases: BTreeMap<u64, Case>,
-    /// `THREAD#<key>`: who holds the thread (R-C4).
-    pub threads: BTreeMap<String, ThreadClaim>,
-    /// `MSGID#<message id>` (R-L1).
-    pub messages: BTreeMap<String, MessageEntry>,
-    /// `COUNTER`: `case` and `rr#<account>`.
-    pub counters: BTreeMap<String, u64>,
-    /// `LOAD`: open cases per user. Signed, as DynamoDB's `ADD` is.
-    pub loads: BTreeMap<String, i64>,
-    /// `STREAM#<type>#<id>` (here `<type>:<id>`): sort key to entry.
-    pub streams: BTreeMap<String, BTreeMap<String, StreamEntry>>,
-    /// Emails ingest stored; only these take link writes.
-    pub emails: BTreeMap<String, LinkedEmail>,
-    /// Last email-to-case problem per mail account.
-    pub case_errors: BTreeMap<String, String>,
-}
-
-impl CrmState {
-    /// The adapter's `link_items`: the message index entry, the email's parent, case and
-    /// teams (conditional on the email existing, and only when there is something to set),
-    /// and the parent's stream entry.
-    fn link(&mut self, link: &EmailLink, case: Option<u64>) -> Result<(), String> {
-        self.messages.insert(
-            link.message_id.clone(),
-            MessageEntry {
-                message_id: link.message_id.clone(),
-                email_id: link.email_id.clone(),
-                parent: link.parent.clone(),
-                thread_key: link.thread_key.clone(),
-            },
-        );
-        if link.parent.is_some() || case.is_some() || !link.teams.is_empty() {
-            let email = self
-                .emails
-                .get_mut(&link.email_id)
-                .ok_or_else(|| format!("email {} is not stored", link.email_id))?;
-            if let Some(p) = &link.parent {
-                email.parent = Some(p.clone());
-            }
-            if let Some(c) = case {
-                email.case = Some(c);
-            }
-            email.teams = union(&email.teams, &link.teams);
-        }
-        if let Some(parent) = &link.parent {
-            let e = entry("email_received", link, link.subject.clone(), case);
-            self.streams
-                .entry(parent.to_string())
-                .or_default()
-                .insert(format!("email#{}", link.email_id), e);
-        }
-        Ok(())
-    }
-
-    /// `attribute_not_exists(#o) OR #o = :e` for 0, else `#o = :e`.
-    fn load_is(&self, user: &str, expected: u64) -> bool {
-        match self.loads.get(user) {
-            None => expected == 0,
-            Some(v) => *v == expected as i64,
-        }
-    }
-
-    fn index(&mut self, address: &str, sk: String, account: Option<String>) {
-        self.addresses
-            .entry(normalize_address(address))
-            .or_default()
-            .insert(sk, account);
-    }
-}
-
-fn entry(kind: &str, link: &EmailLink, subject: Option<String>, case: Option<u64>) -> StreamEntry {
-    StreamEntry {
-        v: SCHEMA_VERSION,
-        at: link.at,
-        kind: kind.into(),
-        email_id: Some(link.email_id.clone()),
-        message_id: Some(link.message_id.clone()),
-        subject,
-        case,
-    }
-}
-
-fn union(a: &[String], b: &[String]) -> Vec<String> {
-    let set: BTreeSet<&String> = a.iter().chain(b).collect();
-    set.into_iter().cloned().collect()
-}
 
 /// Why a claim's transaction was cancelled, told apart as the adapter does: by whether the
 /// thread claim (its first item) failed.
@@ -487,6 +378,12 @@ impl Crm for MemoryCrm {
         st.case_errors
             .insert(account.to_string(), error.to_string());
         Ok(())
+    }
+}
+
+impl Directory for MemoryCrm {
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        Ok(self.users())
     }
 }
 
