@@ -445,7 +445,7 @@ impl DynamoStore {
             let entry = StreamEntry {
                 v: SCHEMA_VERSION,
                 at: link.at,
-                kind: "email_received".into(),
+                kind: mailroom_core::records::StreamKind::EmailReceived,
                 email_id: Some(link.email_id.clone()),
                 message_id: Some(link.message_id.clone()),
                 subject: link.subject.clone(),
@@ -717,7 +717,7 @@ impl Crm for DynamoStore {
         let created = StreamEntry {
             v: SCHEMA_VERSION,
             at: case.created_at,
-            kind: "case_created".into(),
+            kind: mailroom_core::records::StreamKind::CaseCreated,
             email_id: Some(link.email_id.clone()),
             message_id: Some(link.message_id.clone()),
             subject: Some(case.name.clone()),

@@ -136,7 +136,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             from: p.from.as_ref().map(|f| f.address.clone()),
             filter: m.filter.clone(),
             reasons: m.reasons,
-            stage: "body".into(),
+            stage: crate::filters::SkipStage::Body,
             at: now,
         };
         self.skips.put_skipped(&record).await?;

@@ -313,7 +313,7 @@ where
                         from: input.from.first().map(|f| f.1.clone()),
                         filter: m.filter,
                         reasons: m.reasons,
-                        stage: "headers".into(),
+                        stage: crate::filters::SkipStage::Headers,
                         at: chrono::Utc::now(),
                     };
                     self.filters.put_skipped(&record).await?;

@@ -242,14 +242,46 @@ impl User {
     }
 }
 
+/// What a stream entry records; serialised as `case_created`, `email_received`, `email_sent`.
+/// Declared in that (alphabetical) order, so entries at one instant sort as their names do.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamKind {
+    CaseCreated,
+    EmailReceived,
+    EmailSent,
+}
+
+impl StreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::CaseCreated => "case_created",
+            StreamKind::EmailReceived => "email_received",
+            StreamKind::EmailSent => "email_sent",
+        }
+    }
+}
+
+impl std::fmt::Display for StreamKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // pad, not write_str: tables align these with width specifiers.
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for StreamKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One line of a record's timeline.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StreamEntry {
     #[serde(default = "crate::default_version")]
     pub v: u32,
     pub at: DateTime<Utc>,
-    /// `email_received`, `email_sent`, `case_created`.
-    pub kind: String,
+    pub kind: StreamKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,7 @@ use crate::ports::{
 };
 use crate::records::{
     normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, MessageEntry, RecordKind,
-    RecordRef, StreamEntry, ThreadClaim, User,
+    RecordRef, StreamEntry, StreamKind, ThreadClaim, User,
 };
 
 /// Why a claim's transaction was cancelled, told apart as the adapter does: by whether the
@@ -322,7 +322,7 @@ impl Crm for MemoryCrm {
             let created = StreamEntry {
                 at: case.created_at,
                 ..entry(
-                    "case_created",
+                    StreamKind::CaseCreated,
                     link,
                     Some(case.name.clone()),
                     Some(case.number),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ports::EmailLink;
 use crate::records::{
     normalize_address, Case, Contact, CrmAccount, Lead, MessageEntry, RecordRef, StreamEntry,
-    ThreadClaim, User,
+    StreamKind, ThreadClaim, User,
 };
 use crate::SCHEMA_VERSION;
 
@@ -76,7 +76,7 @@ impl CrmState {
             email.teams = union(&email.teams, &link.teams);
         }
         if let Some(parent) = &link.parent {
-            let e = entry("email_received", link, link.subject.clone(), case);
+            let e = entry(StreamKind::EmailReceived, link, link.subject.clone(), case);
             self.streams
                 .entry(parent.to_string())
                 .or_default()
@@ -102,7 +102,7 @@ impl CrmState {
 }
 
 pub(super) fn entry(
-    kind: &str,
+    kind: StreamKind,
     link: &EmailLink,
     subject: Option<String>,
     case: Option<u64>,
@@ -110,7 +110,7 @@ pub(super) fn entry(
     StreamEntry {
         v: SCHEMA_VERSION,
         at: link.at,
-        kind: kind.into(),
+        kind,
         email_id: Some(link.email_id.clone()),
         message_id: Some(link.message_id.clone()),
         subject,
