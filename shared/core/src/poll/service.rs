@@ -1,25 +1,20 @@
-//! One account's poll (R-F2..R-F7): read the watermark, find new UIDs, fetch them in batches
-//! sized by RFC822.SIZE, store each raw message in S3, enqueue pointers, and only then advance
-//! the watermark. A crash anywhere loses nothing: the next run starts from the last advanced
-//! watermark, overwrites the same S3 keys, and ingest ignores the repeated pointers (R-I2).
+//! [`PollService`]: one account's poll through the ports, store-then-enqueue-then-advance.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use super::plan::{plan_batches, Batch};
+use super::status::next_status;
 use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRecord};
 use crate::keys::raw_key;
 use crate::limits::Limits;
 use crate::messages::IngestPointer;
-use crate::model::{Account, AccountStatus, ErrorKind, FolderState};
+use crate::model::{Account, ErrorKind, FolderState};
 use crate::ports::{
     AccountStore, BlobStore, FilterStore, Mailbox, MailboxError, MailboxSession, MessageMeta,
     Outgoing, Queue, SecretBox, StoreError,
 };
 use crate::SCHEMA_VERSION;
-
-/// An idle, healthy account refreshes `last_success` at most this often, so idle polls cost no
-/// write in most minutes (R-F10).
-pub const STATUS_REFRESH: Duration = Duration::minutes(10);
 
 /// What one poll did, for logs, the CLI and tests.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -393,181 +388,5 @@ where
         let newest = metas.iter().filter_map(|m| m.arrived).max();
         state.last_arrival = state.last_arrival.max(newest);
         Ok(())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Batch {
-    /// Fetched whole in one UID FETCH.
-    Whole(Vec<MessageMeta>),
-    /// Above the size limit: only its head is fetched (R-F6).
-    Head(MessageMeta),
-}
-
-impl Batch {
-    fn metas(&self) -> &[MessageMeta] {
-        match self {
-            Batch::Whole(m) => m,
-            Batch::Head(m) => std::slice::from_ref(m),
-        }
-    }
-}
-
-/// Groups messages (in UID order) into UID FETCH commands of bounded bytes and count, so the
-/// poller never holds more than `fetch_batch_bytes` of mail at once (one large message may
-/// exceed it alone, up to `max_message_bytes`).
-pub fn plan_batches(metas: &[MessageMeta], limits: &Limits) -> Vec<Batch> {
-    let mut batches = Vec::new();
-    let mut current: Vec<MessageMeta> = Vec::new();
-    let mut bytes = 0u64;
-    for meta in metas {
-        if meta.size > limits.max_message_bytes {
-            if !current.is_empty() {
-                batches.push(Batch::Whole(std::mem::take(&mut current)));
-                bytes = 0;
-            }
-            batches.push(Batch::Head(*meta));
-            continue;
-        }
-        if !current.is_empty()
-            && (bytes + meta.size > limits.fetch_batch_bytes
-                || current.len() >= limits.fetch_batch_messages)
-        {
-            batches.push(Batch::Whole(std::mem::take(&mut current)));
-            bytes = 0;
-        }
-        bytes += meta.size;
-        current.push(*meta);
-    }
-    if !current.is_empty() {
-        batches.push(Batch::Whole(current));
-    }
-    batches
-}
-
-/// Exponential back-off after consecutive failures: 1, 2, 4 ... minutes, at most an hour.
-pub fn backoff(consecutive_failures: u32) -> Duration {
-    let exp = consecutive_failures.saturating_sub(1).min(6);
-    Duration::minutes((1i64 << exp).min(60))
-}
-
-/// The status to write after a poll, or `None` when nothing worth a write changed (R-F10).
-pub fn next_status(
-    old: &AccountStatus,
-    fetched: u32,
-    failure: Option<&MailboxError>,
-    now: DateTime<Utc>,
-) -> Option<AccountStatus> {
-    let mut s = old.clone();
-    if fetched > 0 {
-        s.last_mail_at = Some(now);
-    }
-    match failure {
-        Some(e) => {
-            s.consecutive_failures = s.consecutive_failures.saturating_add(1);
-            s.failing_since = s.failing_since.or(Some(now));
-            s.last_error = Some(e.message.clone());
-            s.last_error_kind = Some(e.kind);
-            s.last_error_at = Some(now);
-            s.backoff_until = Some(now + backoff(s.consecutive_failures));
-            Some(s)
-        }
-        None => {
-            let stale = old.last_success.is_none_or(|t| now - t >= STATUS_REFRESH);
-            let recovering = old.consecutive_failures > 0 || old.backoff_until.is_some();
-            if fetched == 0 && !stale && !recovering {
-                return None;
-            }
-            s.last_success = Some(now);
-            s.consecutive_failures = 0;
-            s.failing_since = None;
-            s.backoff_until = None;
-            Some(s)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn meta(uid: u32, size: u64) -> MessageMeta {
-        MessageMeta {
-            uid,
-            size,
-            arrived: None,
-        }
-    }
-
-    #[test]
-    fn batches_respect_bytes_count_and_oversize() {
-        let limits = Limits {
-            fetch_batch_bytes: 100 * 1024,
-            fetch_batch_messages: 3,
-            max_message_bytes: 1024 * 1024,
-            ..Limits::default()
-        };
-        let metas = vec![
-            meta(1, 10),
-            meta(2, 10),
-            meta(3, 10),
-            meta(4, 10),
-            meta(5, 90 * 1024),
-            meta(6, 20 * 1024),
-            meta(7, 2 * 1024 * 1024),
-            meta(8, 10),
-        ];
-        let batches = plan_batches(&metas, &limits);
-        let shape: Vec<Vec<u32>> = batches
-            .iter()
-            .map(|b| b.metas().iter().map(|m| m.uid).collect())
-            .collect();
-        assert_eq!(
-            shape,
-            vec![vec![1, 2, 3], vec![4, 5], vec![6], vec![7], vec![8]]
-        );
-        assert!(matches!(batches[3], Batch::Head(_)));
-    }
-
-    #[test]
-    fn idle_success_does_not_write_until_stale() {
-        let now = Utc::now();
-        let fresh = AccountStatus {
-            last_success: Some(now - Duration::minutes(2)),
-            ..AccountStatus::default()
-        };
-        assert_eq!(next_status(&fresh, 0, None, now), None);
-        assert!(next_status(&fresh, 1, None, now).is_some());
-        let stale = AccountStatus {
-            last_success: Some(now - Duration::minutes(11)),
-            ..AccountStatus::default()
-        };
-        assert!(next_status(&stale, 0, None, now).is_some());
-    }
-
-    #[test]
-    fn failures_count_and_back_off() {
-        let now = Utc::now();
-        let err = MailboxError::new(ErrorKind::Auth, "bad login");
-        let s1 = next_status(&AccountStatus::default(), 0, Some(&err), now).unwrap();
-        assert_eq!(s1.consecutive_failures, 1);
-        assert_eq!(s1.backoff_until, Some(now + Duration::minutes(1)));
-        let s3 = next_status(
-            &AccountStatus {
-                consecutive_failures: 2,
-                ..s1.clone()
-            },
-            0,
-            Some(&err),
-            now,
-        )
-        .unwrap();
-        assert_eq!(s3.consecutive_failures, 3);
-        assert_eq!(s3.failing_since, s1.failing_since);
-        assert_eq!(backoff(20), Duration::minutes(60));
-        let healed = next_status(&s3, 0, None, now).unwrap();
-        assert_eq!(healed.consecutive_failures, 0);
-        assert_eq!(healed.backoff_until, None);
-        assert_eq!(healed.last_error_kind, Some(ErrorKind::Auth));
     }
 }

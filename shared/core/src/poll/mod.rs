@@ -1,0 +1,17 @@
+//! One account's poll (R-F2..R-F7): read the watermark, find new UIDs, fetch them in batches
+//! sized by RFC822.SIZE, store each raw message in S3, enqueue pointers, and only then advance
+//! the watermark. A crash anywhere loses nothing: the next run starts from the last advanced
+//! watermark, overwrites the same S3 keys, and ingest ignores the repeated pointers (R-I2).
+
+//!
+//! - [`service`]: [`PollService`], one account's poll through the ports.
+//! - [`plan`]: batch planning by size and count.
+//! - [`status`]: the status a poll leaves, back-off.
+
+pub mod plan;
+pub mod service;
+pub mod status;
+
+pub use plan::{plan_batches, Batch};
+pub use service::{PollFailure, PollReport, PollService};
+pub use status::{backoff, next_status, STATUS_REFRESH};
