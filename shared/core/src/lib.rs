@@ -33,6 +33,7 @@ pub mod poll;
 pub mod ports;
 pub mod records;
 pub mod schedule;
+pub mod types;
 
 /// Version stamped on every stored item and queue message this release writes.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -2,14 +2,15 @@
 
 use crate::model::EmailRecord;
 use crate::records::normalize_address;
+use crate::types::CaseNumber;
 
-/// `[#N]` in a subject.
-pub fn case_tag(subject: &str) -> Option<u64> {
+/// The first `[#N]` in a subject that names a case number.
+pub fn case_tag(subject: &str) -> Option<CaseNumber> {
     let mut rest = subject;
     while let Some(i) = rest.find("[#") {
         let after = &rest[i + 2..];
         if let Some(end) = after.find(']') {
-            if let Ok(n) = after[..end].trim().parse::<u64>() {
+            if let Ok(n) = after[..end].parse::<CaseNumber>() {
                 return Some(n);
             }
         }
@@ -90,8 +91,9 @@ mod tests {
 
     #[test]
     fn case_tags() {
-        assert_eq!(case_tag("Re: [#42] printer"), Some(42));
-        assert_eq!(case_tag("[#x] [#7]"), Some(7));
+        let tag = |s| case_tag(s).map(CaseNumber::get);
+        assert_eq!(tag("Re: [#42] printer"), Some(42));
+        assert_eq!(tag("[#x] [#7]"), Some(7));
         assert_eq!(case_tag("no tag #42"), None);
     }
 

@@ -205,7 +205,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         if email.dmarc_fail {
             return Ok(found);
         }
-        if let Some(n) = email.subject.as_deref().and_then(case_tag) {
+        if let Some(n) = email.subject.as_deref().and_then(case_tag).map(|n| n.get()) {
             if let Some(case) = self.crm.get_case(n).await? {
                 if self.is_participant(&case, senders).await? {
                     found.parent = Some(RecordRef::case(n));
