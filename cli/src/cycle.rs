@@ -99,7 +99,7 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
         Utc::now().timestamp_millis(),
         rand::random::<u32>()
     ));
-    let report = scheduler::handle(adapters, tick, &selection).await?;
+    let report = scheduler::handle(&scheduler::Scheduler::aws(adapters), tick, &selection).await?;
     for name in &report.queued {
         entry(&mut totals, name);
     }
@@ -114,7 +114,7 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
             break;
         }
         let event = to_sqs_event(&adapters.poll_queue, &batch);
-        let (_response, results) = poller::handle(&ctx.poller, event).await;
+        let (_response, results) = poller::handle(&ctx.poller.service(), event).await;
         let mut done = Vec::new();
         for (r, m) in pair(&results, &batch) {
             match &r.result {

@@ -217,13 +217,21 @@ async fn a_retried_scheduler_tick_queues_each_account_once() {
     let mut event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
         serde_json::from_str(&raw).unwrap();
     event.time = Some(Utc::now());
-    let first = scheduler::handle(env.ctx.adapters(), event.clone(), &Selection::Due)
-        .await
-        .unwrap();
+    let first = scheduler::handle(
+        &scheduler::Scheduler::aws(env.ctx.adapters()),
+        event.clone(),
+        &Selection::Due,
+    )
+    .await
+    .unwrap();
     assert_eq!(first.queued.len(), 3, "new accounts are due every minute");
-    scheduler::handle(env.ctx.adapters(), event, &Selection::Due)
-        .await
-        .unwrap();
+    scheduler::handle(
+        &scheduler::Scheduler::aws(env.ctx.adapters()),
+        event,
+        &Selection::Due,
+    )
+    .await
+    .unwrap();
     let mut jobs = vec![];
     loop {
         let batch = env.ctx.adapters().poll_queue.receive(10, 0).await.unwrap();

@@ -4,8 +4,9 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use mailroom_aws::Adapters;
-use mailroom_core::messages::{decode, PollJob};
+use mailroom_core::messages::{decode, IngestPointer, PollJob};
 use mailroom_core::poll::{PollReport, PollService};
+use mailroom_core::ports::{AccountStore, BlobStore, FilterStore, Mailbox, Queue, SecretBox};
 use mailroom_imap::{ImapConnector, ImapOptions};
 use mailroom_runtime::{process_batch, RecordResult};
 
@@ -52,13 +53,21 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Polls every job of the batch; a job fails (and is retried) only when a backing service
 /// failed. Mailbox problems are recorded on the account and the job succeeds.
-pub async fn handle(
-    poller: &Poller,
+pub async fn handle<A, S, M, B, Q, F>(
+    service: &PollService<'_, A, S, M, B, Q, F>,
     event: SqsEvent,
-) -> (SqsBatchResponse, Vec<RecordResult<PollReport, Error>>) {
+) -> (SqsBatchResponse, Vec<RecordResult<PollReport, Error>>)
+where
+    A: AccountStore,
+    S: SecretBox,
+    M: Mailbox,
+    B: BlobStore,
+    Q: Queue<IngestPointer>,
+    F: FilterStore,
+{
     process_batch(event, 10, |record| async move {
         let job: PollJob = decode(record.body.as_deref().unwrap_or_default())?;
-        let report = poller.service().poll(&job.account, Utc::now()).await?;
+        let report = service.poll(&job.account, Utc::now()).await?;
         match &report.error {
             Some(e) => tracing::warn!(
                 account = %report.account,

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let poller = poller::Poller::new(Adapters::new(&Clients::from_env().await, config))?;
     let poller = &poller;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let (response, _) = poller::handle(poller, event.payload).await;
+        let (response, _) = poller::handle(&poller.service(), event.payload).await;
         Ok::<_, Error>(response)
     }))
     .await

@@ -10,10 +10,10 @@ async fn main() -> Result<(), Error> {
     mailroom_runtime::init_tracing();
     let config = Config::from_env()?;
     let adapters = Adapters::new(&Clients::from_env().await, config);
-    let adapters = &adapters;
+    let ports = &scheduler::Scheduler::aws(&adapters);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {
-            scheduler::handle(adapters, event.payload, &Selection::Due)
+            scheduler::handle(ports, event.payload, &Selection::Due)
                 .await
                 .map_err(Error::from)
         },
