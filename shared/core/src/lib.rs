@@ -1,21 +1,28 @@
 //! Mailroom's pure core: no AWS, no Lambda, no sockets.
 //!
 //! # Layout
-//! - [`model`]: accounts, folder watermarks, account status, email records, quarantine records.
-//! - [`messages`]: the versioned contracts that travel on queues (poll jobs, ingest pointers).
+//! - [`model`]: accounts (with their email-to-case settings), folder watermarks, account
+//!   status, email records, quarantine records.
+//! - [`records`]: CRM records, users, teams, cases, streams, the message index.
+//! - [`types`]: newtypes that only hold valid values: email address, Message-ID, case number.
+//! - [`error`]: store errors classified transient or permanent; refused input values.
+//! - [`keys`]: every S3 key and DynamoDB key format (a leaf: it imports nothing of the crate).
+//! - [`messages`]: the versioned contracts that travel on queues (poll jobs, ingest pointers,
+//!   dispatch events).
+//! - [`ports`]: every trait adapters implement (stores, blobs, queues, secrets, mailbox, CRM).
 //! - [`parse`]: raw RFC 5322 bytes to a [`parse::ParsedEmail`], or a quarantine reason.
 //! - [`ids`]: Message-ID handling, the email identity used for dedupe, synthetic ids.
-//! - [`ports`]: the small traits adapters implement (stores, blobs, queues, secrets, mailbox).
+//! - [`limits`]: tunables with their validation.
 //! - [`schedule`]: which accounts a scheduler tick polls (adaptive interval, back-off).
 //! - [`poll`]: one account's poll: watermarks, batch planning, store-then-enqueue-then-advance.
 //! - [`ingest`]: one pointer's ingest: parse, dedupe, quarantine.
-//! - [`limits`]: tunables with their validation.
-//! - [`records`]: CRM records, users, teams, cases, streams.
-//! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
 //! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.
+//! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
+//! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
+//! - [`memory`]: in-memory fakes of the ports, with their own tests.
 //!
-//! Every function takes what it needs through a port, so the same code runs in a Lambda, in the
-//! operator CLI, and in tests with in-memory fakes ([`memory`]).
+//! Every service takes what it needs through a port, so the same code runs in a Lambda, in
+//! the operator CLI, and in tests with the fakes.
 
 pub mod cases;
 pub mod error;
