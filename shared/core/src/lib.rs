@@ -13,10 +13,12 @@
 //! - [`records`]: CRM records, users, teams, cases, streams.
 //! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
 //! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.
+//! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
 //!
 //! Every function takes what it needs through a port, so the same code runs in a Lambda, in the
 //! operator CLI, and in tests with in-memory fakes ([`memory`]).
 
+pub mod admin;
 pub mod cases;
 pub mod error;
 pub mod filters;
