@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: every setting, from the environment, validated at load with the field named.
+//! - [`errors`]: SDK errors to the core's `StoreError`, classified transient or permanent once
+//!   for every adapter.
 //! - [`item`]: serde values to DynamoDB attribute values and back (the core never sees them).
 //! - [`dynamo`], [`blobs`], [`queue`], [`secrets`]: one adapter each.
 //! - [`provision`]: creates the resources `template.yaml` declares, for the local stack.
@@ -14,6 +16,7 @@ pub mod blobs;
 pub mod config;
 pub mod crm;
 pub mod dynamo;
+pub mod errors;
 pub mod filters;
 pub mod item;
 pub mod provision;
