@@ -3,7 +3,7 @@
 //! Apart from the ports, so a function's grant need not cover them.
 
 use mailroom_core::admin::NewRecord;
-use mailroom_core::cases::CaseSettings;
+use mailroom_core::cases::{CaseSettings, Crm};
 use mailroom_core::error::{StoreError, StoreResult};
 use mailroom_core::filters::{Filter, InboxCopy, Scope, SkippedRecord, MAX_FILTERS_PER_USER};
 use mailroom_core::keys::{
@@ -141,7 +141,6 @@ impl DynamoStore {
     }
 
     pub async fn open_load(&self, user: &str) -> StoreResult<u64> {
-        use mailroom_core::cases::Crm;
         Ok(self
             .open_loads(&[user.to_string()])
             .await?

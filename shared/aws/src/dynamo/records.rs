@@ -78,3 +78,27 @@ impl DynamoStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailroom_core::SCHEMA_VERSION;
+
+    use crate::dynamo::item::s;
+
+    #[test]
+    fn cases_are_keyed_by_padded_number_and_contacts_by_normalised_address() {
+        let case = record_key(&RecordRef::case(42));
+        assert_eq!(case["pk"], s("REC#case"));
+        assert_eq!(case["sk"], s("000000000042"));
+        let item = record_item(&NewRecord::Contact(Contact {
+            v: SCHEMA_VERSION,
+            name: "Ann".into(),
+            email: "Ann@Example.com".into(),
+            account: None,
+        }));
+        assert_eq!(item["pk"], s("REC#contact"));
+        assert_eq!(item["sk"], s("ann@example.com"));
+        assert_eq!(item["name"], s("Ann"));
+    }
+}
