@@ -6,13 +6,13 @@
 //! |---|---|---|---|---|
 //! | account (config, watermarks, status) | `ACCOUNTS` | account name | `Account`; `folder_state` map, `case` settings, `case_error`, `case_error_at` | CLI (create, reset, case settings); poller (watermarks, status); ingest (case error) |
 //! | email | `EMAIL#<email id>` | `EMAIL` | `EmailRecord`; `accounts` string set; `parent`, `case`, `teams` set (linking) | ingest |
-//! | quarantined message | `QUARANTINE` | quarantine id | `QuarantineRecord` | ingest; CLI (replay removes) |
+//! | quarantined message | `QUARANTINE` | quarantine id | `QuarantineRecord` | ingest (removed when a replay ingests it) |
 //! | wrapped data key (R-F8) | `CONFIG` | `DATAKEY` | `key_id`, `wrapped` (base64), `v` | first process to seal a secret |
 //! | filter (R-X) | `FILTERS` | filter name | `Filter` | CLI |
 //! | skipped message | `SKIPPED` | `<account>#<folder>#<uidvalidity>#<uid>` | `SkippedRecord` | ingest |
 //! | a user's copy of an email | `INBOX#<user>` | email id | `InboxCopy` | ingest |
 //! | record (account, contact, lead, opportunity) | `REC#<type>` | name, or address for contacts and leads | `CrmAccount`, `Contact`, `Lead`, `Opportunity` | CLI |
-//! | case | `REC#case` | number, 12 digits zero-padded | `Case`; `participants` string set | ingest (claim, join); CLI (status) |
+//! | case | `REC#case` | number, 12 digits zero-padded | `Case`; `participants` string set | ingest (claim, join, reopen); CLI (status) |
 //! | address index (R-L2) | `ADDR#<address>` | `<type>#<id>`, `user#<name>` | `v`; `account` (a contact's) | CLI, with the record or user |
 //! | user | `USERS` | user name | `User` | CLI |
 //! | team | `TEAMS` | team name | `name`, `v` | CLI |
