@@ -1480,7 +1480,7 @@ async fn demo() -> Result<()> {
             .await?;
         }
     }
-    let customer = mailroom_aws::crm::NewRecord::Contact(mailroom_core::records::Contact {
+    let customer = mailroom_core::admin::NewRecord::Contact(mailroom_core::records::Contact {
         v: SCHEMA_VERSION,
         name: "Petra Schmidt".into(),
         email: "petra.schmidt@example.com".into(),

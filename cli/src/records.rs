@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use chrono::Utc;
-use mailroom_aws::crm::NewRecord;
+use mailroom_core::admin::NewRecord;
 use mailroom_core::records::{
     normalize_address, Contact, CrmAccount, Lead, Opportunity, RecordKind, RecordRef,
     TeamMembership, User,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use mailroom::cycle;
-use mailroom_aws::crm::NewRecord;
+use mailroom_core::admin::NewRecord;
 use mailroom_core::model::{CaseSettings, Distribution};
 use mailroom_core::ports::Crm;
 use mailroom_core::ports::{AccountStore, EmailStore};

@@ -302,7 +302,7 @@ async fn requests(json_out: bool) -> Result<()> {
         .await?;
     }
     store
-        .add_record(&mailroom_aws::crm::NewRecord::Contact(
+        .add_record(&mailroom_core::admin::NewRecord::Contact(
             mailroom_core::records::Contact {
                 v: 1,
                 name: "Known".into(),

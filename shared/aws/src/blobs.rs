@@ -3,7 +3,10 @@
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use mailroom_core::ports::{BlobStore, StoreError, StoreResult};
+use mailroom_core::error::{StoreError, StoreResult};
+use mailroom_core::ports::BlobStore;
+
+use crate::errors::sdk_error;
 
 #[derive(Clone, Debug)]
 pub struct S3Blobs {
@@ -32,9 +35,7 @@ impl S3Blobs {
                 .set_continuation_token(token)
                 .send()
                 .await
-                .map_err(|e| {
-                    StoreError::backend(format!("list s3://{}/{prefix}", self.bucket), e)
-                })?;
+                .map_err(|e| sdk_error(format!("list s3://{}/{prefix}", self.bucket), e))?;
             out.extend(
                 resp.contents()
                     .iter()
@@ -58,7 +59,7 @@ impl BlobStore for S3Blobs {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| StoreError::backend(format!("put s3://{}/{key}", self.bucket), e))?;
+            .map_err(|e| sdk_error(format!("put s3://{}/{key}", self.bucket), e))?;
         Ok(())
     }
 
@@ -73,13 +74,9 @@ impl BlobStore for S3Blobs {
         {
             Ok(r) => r,
             Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
-            Err(e) => {
-                return Err(StoreError::backend(
-                    format!("get s3://{}/{key}", self.bucket),
-                    e,
-                ))
-            }
+            Err(e) => return Err(sdk_error(format!("get s3://{}/{key}", self.bucket), e)),
         };
+        // A body cut short is a network failure: transient.
         let bytes = resp
             .body
             .collect()

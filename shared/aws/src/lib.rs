@@ -1,10 +1,13 @@
-//! AWS adapters for the core's ports: DynamoDB (accounts, emails, quarantine), S3 (raw mail,
-//! bodies, attachments), SQS (poll jobs, ingest pointers), KMS (credential envelope encryption).
+//! AWS adapters for the core's ports: DynamoDB (accounts, emails, quarantine, filters, records,
+//! cases), S3 (raw mail, bodies, attachments), SQS (poll jobs, ingest pointers), KMS (credential
+//! envelope encryption).
 //!
 //! # Layout
 //! - [`config`]: every setting, from the environment, validated at load with the field named.
-//! - [`item`]: serde values to DynamoDB attribute values and back (the core never sees them).
-//! - [`dynamo`], [`blobs`], [`queue`], [`secrets`]: one adapter each.
+//! - [`errors`]: SDK errors to the core's `StoreError`, classified transient or permanent once
+//!   for every adapter.
+//! - [`dynamo`]: the DynamoDB adapter, a file per entity, with the table's key schema in its doc.
+//! - [`blobs`], [`queue`], [`secrets`]: one adapter each.
 //! - [`provision`]: creates the resources `template.yaml` declares, for the local stack.
 //!
 //! Endpoints come from the standard SDK configuration (`AWS_ENDPOINT_URL`), so the same code
@@ -12,10 +15,8 @@
 
 pub mod blobs;
 pub mod config;
-pub mod crm;
 pub mod dynamo;
-pub mod filters;
-pub mod item;
+pub mod errors;
 pub mod provision;
 pub mod queue;
 pub mod secrets;

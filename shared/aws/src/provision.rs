@@ -7,8 +7,9 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use mailroom_core::ports::{StoreError, StoreResult};
+use mailroom_core::error::{StoreError, StoreResult};
 
+use crate::errors::sdk_error;
 use crate::{Clients, Resources};
 
 /// Resource names for a prefix; the same names `template.yaml` derives from the stack name.
@@ -40,10 +41,6 @@ impl Names {
     }
 }
 
-fn err(context: String, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-    StoreError::backend(context, e)
-}
-
 /// Validates a prefix: lowercase, so it is a valid bucket name part.
 pub fn validate_prefix(prefix: &str) -> Result<(), String> {
     if prefix.len() < 3
@@ -61,7 +58,7 @@ pub fn validate_prefix(prefix: &str) -> Result<(), String> {
 }
 
 pub async fn provision(clients: &Clients, prefix: &str) -> StoreResult<Resources> {
-    validate_prefix(prefix).map_err(|e| err("provision".into(), e))?;
+    validate_prefix(prefix).map_err(|e| StoreError::permanent("provision", e))?;
     let n = Names::new(prefix);
     create_table(clients, &n.table).await?;
     create_bucket(clients, &n.bucket).await?;
@@ -144,7 +141,7 @@ async fn create_table(clients: &Clients, table: &str) -> StoreResult<()> {
             .await
             .is_err();
         if still_missing {
-            return Err(err(format!("create table {table}"), e));
+            return Err(sdk_error(format!("create table {table}"), e));
         }
     }
     clients
@@ -160,7 +157,7 @@ async fn create_table(clients: &Clients, table: &str) -> StoreResult<()> {
         )
         .send()
         .await
-        .map_err(|e| err(format!("enable TTL on {table}"), e))?;
+        .map_err(|e| sdk_error(format!("enable TTL on {table}"), e))?;
     Ok(())
 }
 
@@ -177,7 +174,7 @@ async fn create_bucket(clients: &Clients, bucket: &str) -> StoreResult<()> {
             .await
             .is_err()
         {
-            return Err(err(format!("create bucket {bucket}"), e));
+            return Err(sdk_error(format!("create bucket {bucket}"), e));
         }
     }
     Ok(())
@@ -213,10 +210,12 @@ async fn create_queue(
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| err(format!("read DLQ ARN for {name}"), e))?
+            .map_err(|e| sdk_error(format!("read DLQ ARN for {name}"), e))?
             .attributes
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .ok_or_else(|| err(format!("read DLQ ARN for {name}"), "no QueueArn"))?;
+            .ok_or_else(|| {
+                StoreError::backend(format!("read DLQ ARN for {name}"), "no QueueArn")
+            })?;
         req = req.attributes(
             QueueAttributeName::RedrivePolicy,
             format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"{max}"}}"#),
@@ -225,9 +224,9 @@ async fn create_queue(
     let resp = req
         .send()
         .await
-        .map_err(|e| err(format!("create queue {name}"), e))?;
+        .map_err(|e| sdk_error(format!("create queue {name}"), e))?;
     resp.queue_url
-        .ok_or_else(|| err(format!("create queue {name}"), "no URL returned"))
+        .ok_or_else(|| StoreError::backend(format!("create queue {name}"), "no URL returned"))
 }
 
 async fn create_key(clients: &Clients, alias: &str) -> StoreResult<String> {
@@ -236,7 +235,7 @@ async fn create_key(clients: &Clients, alias: &str) -> StoreResult<String> {
         .list_aliases()
         .send()
         .await
-        .map_err(|e| err("list KMS aliases".into(), e))?;
+        .map_err(|e| sdk_error("list KMS aliases", e))?;
     if aliases
         .aliases()
         .iter()
@@ -250,11 +249,11 @@ async fn create_key(clients: &Clients, alias: &str) -> StoreResult<String> {
         .description("Mailroom credential key (local)")
         .send()
         .await
-        .map_err(|e| err("create KMS key".into(), e))?;
+        .map_err(|e| sdk_error("create KMS key", e))?;
     let key_id = key
         .key_metadata
         .map(|m| m.key_id)
-        .ok_or_else(|| err("create KMS key".into(), "no key id"))?;
+        .ok_or_else(|| StoreError::backend("create KMS key", "no key id"))?;
     if let Err(e) = clients
         .kms
         .create_alias()
@@ -269,13 +268,13 @@ async fn create_key(clients: &Clients, alias: &str) -> StoreResult<String> {
             .list_aliases()
             .send()
             .await
-            .map_err(|e| err("list KMS aliases".into(), e))?;
+            .map_err(|e| sdk_error("list KMS aliases", e))?;
         if !again
             .aliases()
             .iter()
             .any(|a| a.alias_name() == Some(alias))
         {
-            return Err(err(format!("create alias {alias}"), e));
+            return Err(sdk_error(format!("create alias {alias}"), e));
         }
     }
     Ok(alias.to_string())

@@ -4,9 +4,12 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
+use mailroom_core::error::{ErrorClass, StoreResult};
 use mailroom_core::messages::encode;
-use mailroom_core::ports::{Outgoing, Queue, StoreError, StoreResult};
+use mailroom_core::ports::{Outgoing, Queue};
 use serde::Serialize;
+
+use crate::errors::{of_class, sdk_error};
 
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
@@ -60,7 +63,7 @@ impl SqsQueue {
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
-            .map_err(|e| StoreError::backend(format!("receive from {}", self.name()), e))?;
+            .map_err(|e| sdk_error(format!("receive from {}", self.name()), e))?;
         Ok(resp
             .messages
             .unwrap_or_default()
@@ -98,7 +101,7 @@ impl SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| StoreError::backend(format!("delete from {}", self.name()), e))?;
+                .map_err(|e| sdk_error(format!("delete from {}", self.name()), e))?;
         }
         Ok(())
     }
@@ -114,7 +117,7 @@ impl SqsQueue {
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await
-            .map_err(|e| StoreError::backend(format!("attributes of {}", self.name()), e))?;
+            .map_err(|e| sdk_error(format!("attributes of {}", self.name()), e))?;
         let attrs = resp.attributes.unwrap_or_default();
         let get = |a: A| attrs.get(&a).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok((
@@ -147,9 +150,16 @@ impl<M: Serialize + Sync> Queue<M> for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| StoreError::backend(format!("send to {}", self.name()), e))?;
+                .map_err(|e| sdk_error(format!("send to {}", self.name()), e))?;
             if let Some(failed) = resp.failed.first() {
-                return Err(StoreError::backend(
+                // SQS says whose fault a refused entry is: the sender's fails again unchanged.
+                let class = if failed.sender_fault {
+                    ErrorClass::Permanent
+                } else {
+                    ErrorClass::Transient
+                };
+                return Err(of_class(
+                    class,
                     format!("send to {}", self.name()),
                     format!(
                         "{} of {} messages refused: {} {}",

@@ -5,17 +5,20 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use mailroom_core::error::{StoreError, StoreResult};
+use mailroom_core::keys::{CONFIG_PK, DATA_KEY_SK};
 use mailroom_core::model::{SealedSecret, Secret};
-use mailroom_core::ports::{SecretBox, StoreError, StoreResult};
+use mailroom_core::ports::SecretBox;
 use rand::RngCore;
 use tokio::sync::Mutex;
 
-use crate::item::{s, Item};
+use crate::dynamo::item::{key, n, s, Item};
+use crate::dynamo::DynamoStore;
+use crate::errors::sdk_error;
 
 const CONTEXT_KEY: &str = "mailroom:purpose";
 const CONTEXT_VALUE: &str = "imap-credentials";
@@ -28,13 +31,13 @@ struct DataKey {
 pub struct KmsSecretBox {
     kms: aws_sdk_kms::Client,
     key_id: String,
-    dynamodb: aws_sdk_dynamodb::Client,
-    table: String,
+    store: DynamoStore,
     cached: Mutex<Option<std::sync::Arc<DataKey>>>,
 }
 
+/// A stored key or a sealed secret that does not check out: the same every time, permanent.
 fn err(context: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-    StoreError::backend(context.to_string(), e)
+    StoreError::permanent(context.to_string(), e)
 }
 
 impl KmsSecretBox {
@@ -47,18 +50,13 @@ impl KmsSecretBox {
         KmsSecretBox {
             kms,
             key_id: key_id.to_string(),
-            dynamodb,
-            table: table.to_string(),
+            store: DynamoStore::new(dynamodb, table),
             cached: Mutex::new(None),
         }
     }
 
     fn item_key() -> Item {
-        [
-            ("pk".to_string(), s("CONFIG")),
-            ("sk".to_string(), s("DATAKEY")),
-        ]
-        .into()
+        key(CONFIG_PK, DATA_KEY_SK)
     }
 
     /// The deployment's data key: cached, else read and unwrapped, else created (first use).
@@ -77,16 +75,7 @@ impl KmsSecretBox {
     }
 
     async fn read_wrapped(&self) -> StoreResult<Option<(String, Vec<u8>)>> {
-        let resp = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::item_key()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| err("read data key", e))?;
-        let Some(item) = resp.item else {
+        let Some(item) = self.store.get_item(Self::item_key(), "data key").await? else {
             return Ok(None);
         };
         let id = item
@@ -112,10 +101,10 @@ impl KmsSecretBox {
             .encryption_context("mailroom:key-id", &id)
             .send()
             .await
-            .map_err(|e| err("unwrap data key with KMS", e))?;
+            .map_err(|e| sdk_error("unwrap data key with KMS", e))?;
         let plain = resp
             .plaintext
-            .ok_or_else(|| err("unwrap data key", "KMS returned no plaintext"))?;
+            .ok_or_else(|| StoreError::backend("unwrap data key", "KMS returned no plaintext"))?;
         Ok(DataKey {
             cipher: Aes256Gcm::new_from_slice(plain.as_ref())
                 .map_err(|_| err("unwrap data key", "data key is not 256 bits"))?,
@@ -136,43 +125,30 @@ impl KmsSecretBox {
             .encryption_context("mailroom:key-id", &id)
             .send()
             .await
-            .map_err(|e| err("generate data key with KMS", e))?;
+            .map_err(|e| sdk_error("generate data key with KMS", e))?;
         let wrapped = resp
             .ciphertext_blob
-            .ok_or_else(|| err("generate data key", "no ciphertext"))?;
+            .ok_or_else(|| StoreError::backend("generate data key", "no ciphertext"))?;
         let plain = resp
             .plaintext
-            .ok_or_else(|| err("generate data key", "no plaintext"))?;
+            .ok_or_else(|| StoreError::backend("generate data key", "no plaintext"))?;
         let mut item = Self::item_key();
         item.insert("key_id".into(), s(&id));
         item.insert("wrapped".into(), s(B64.encode(wrapped.as_ref())));
-        item.insert(
-            "v".into(),
-            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
-        );
-        match self
-            .dynamodb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-        {
-            Ok(_) => Ok(DataKey {
+        item.insert("v".into(), n(1));
+        if self.store.put_if_absent(item, "store data key").await? {
+            Ok(DataKey {
                 cipher: Aes256Gcm::new_from_slice(plain.as_ref())
                     .map_err(|_| err("generate data key", "not 256 bits"))?,
                 id,
-            }),
+            })
+        } else {
             // Another process created it first: use theirs, so every secret has one key.
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                let (id, wrapped) = self
-                    .read_wrapped()
-                    .await?
-                    .ok_or_else(|| err("read data key", "vanished after conflict"))?;
-                self.unwrap_key(id, wrapped).await
-            }
-            Err(e) => Err(err("store data key", e)),
+            let (id, wrapped) = self
+                .read_wrapped()
+                .await?
+                .ok_or_else(|| StoreError::backend("read data key", "vanished after conflict"))?;
+            self.unwrap_key(id, wrapped).await
         }
     }
 }

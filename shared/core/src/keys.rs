@@ -9,6 +9,11 @@
 //! | `bodies/`      | text/HTML bodies too large for an item  | ingest     | kept                    |
 //! | `attachments/` | attachments and inline parts            | ingest     | kept                    |
 //! | `quarantine/`  | raw copies of quarantined messages      | ingest     | kept (replayable, R-F9) |
+//!
+//! DynamoDB: one table, keys `pk` and `sk`. The item types and their attributes are tabled in
+//! the adapter's module doc (`mailroom_aws::dynamo`); the formats are here. A partition key is
+//! either a fixed name (`ACCOUNTS`) or a prefix and an id (`EMAIL#<email id>`); every one is in
+//! [`DYNAMO_KEY_PREFIXES`].
 
 /// Every S3 prefix the project writes or reads, for the IAM check.
 pub const S3_PREFIXES: [&str; 4] = ["raw/", "bodies/", "attachments/", "quarantine/"];
@@ -47,6 +52,129 @@ pub fn skipped_key(account: &str, folder: &str, uidvalidity: u32, uid: u32) -> S
     )
 }
 
+// ---- DynamoDB partition keys: fixed names ----
+
+/// Every account, in one partition: the scheduler lists them with one paginated Query.
+pub const ACCOUNTS_PK: &str = "ACCOUNTS";
+/// Quarantined messages (R-F9).
+pub const QUARANTINE_PK: &str = "QUARANTINE";
+/// Deployment configuration: the wrapped data key (R-F8).
+pub const CONFIG_PK: &str = "CONFIG";
+/// Filters (R-X), one partition: ingest reads them all at once.
+pub const FILTERS_PK: &str = "FILTERS";
+/// Messages a filter skipped (R-X).
+pub const SKIPPED_PK: &str = "SKIPPED";
+pub const USERS_PK: &str = "USERS";
+pub const TEAMS_PK: &str = "TEAMS";
+/// Counters: the case number, and one round-robin position per account (R-C5).
+pub const COUNTER_PK: &str = "COUNTER";
+/// Open cases per user (R-C3), beside the cases so a claim can check and count in one transaction.
+pub const LOAD_PK: &str = "LOAD";
+
+// ---- DynamoDB sort keys: fixed names ----
+
+/// The sort key of an email item (also how a scan finds every email).
+pub const EMAIL_SK: &str = "EMAIL";
+/// The sort key of a message-index entry (R-L1).
+pub const MESSAGE_SK: &str = "MSGID";
+/// The sort key of a thread's case claim (R-C4).
+pub const CLAIM_SK: &str = "CLAIM";
+/// The sort key of the wrapped data key in [`CONFIG_PK`].
+pub const DATA_KEY_SK: &str = "DATAKEY";
+/// The case-number counter in [`COUNTER_PK`].
+pub const CASE_COUNTER_SK: &str = "case";
+/// A case's first stream entry.
+pub const CASE_CREATED_SK: &str = "case_created";
+
+/// Every partition key of the table: a fixed name, or a prefix ending in `#`. For the IAM check
+/// (`dynamodb:LeadingKeys`) and the test below.
+pub const DYNAMO_KEY_PREFIXES: [&str; 17] = [
+    ACCOUNTS_PK,
+    "EMAIL#",
+    QUARANTINE_PK,
+    CONFIG_PK,
+    FILTERS_PK,
+    SKIPPED_PK,
+    "INBOX#",
+    "REC#",
+    "ADDR#",
+    USERS_PK,
+    TEAMS_PK,
+    "FOLLOW#",
+    "STREAM#",
+    "MSGID#",
+    "THREAD#",
+    COUNTER_PK,
+    LOAD_PK,
+];
+
+// ---- DynamoDB keys with ids ----
+
+/// An email's partition (sort key [`EMAIL_SK`]); ids are content hashes, so one item per email.
+pub fn email_pk(email_id: &str) -> String {
+    format!("EMAIL#{email_id}")
+}
+
+/// A user's copies of emails (R-X); sort key: the email id.
+pub fn inbox_pk(user: &str) -> String {
+    format!("INBOX#{user}")
+}
+
+/// The partition of one record type (`account`, `contact`, `lead`, `opportunity`, `case`).
+pub fn record_pk(kind: &str) -> String {
+    format!("REC#{kind}")
+}
+
+/// A case's sort key: zero-padded, so a partition query lists cases in number order.
+pub fn case_sk(number: u64) -> String {
+    format!("{number:012}")
+}
+
+/// The records (and users) an address belongs to (R-L2); `address` is already normalised.
+pub fn address_pk(address: &str) -> String {
+    format!("ADDR#{address}")
+}
+
+/// An address-index entry: `<type>#<id>`, `type` being a record type or `user`.
+pub fn address_sk(kind: &str, id: &str) -> String {
+    format!("{kind}#{id}")
+}
+
+/// The type and id an [`address_sk`] names.
+pub fn split_address_sk(sk: &str) -> Option<(&str, &str)> {
+    sk.split_once('#')
+}
+
+/// A record's followers; sort key: the user.
+pub fn follow_pk(kind: &str, id: &str) -> String {
+    format!("FOLLOW#{kind}#{id}")
+}
+
+/// A record's stream; sort keys [`stream_email_sk`] and [`CASE_CREATED_SK`].
+pub fn stream_pk(kind: &str, id: &str) -> String {
+    format!("STREAM#{kind}#{id}")
+}
+
+/// A stream entry for an email: one per email, so a redelivery overwrites it.
+pub fn stream_email_sk(email_id: &str) -> String {
+    format!("email#{email_id}")
+}
+
+/// The message index (R-L1): which email a Message-ID is, its parent and thread.
+pub fn message_pk(message_id: &str) -> String {
+    format!("MSGID#{message_id}")
+}
+
+/// A thread's claim on a case (R-C4): at most one case per thread.
+pub fn thread_pk(thread_key: &str) -> String {
+    format!("THREAD#{thread_key}")
+}
+
+/// An account's round-robin position (R-C5), in [`COUNTER_PK`].
+pub fn round_robin_sk(account: &str) -> String {
+    format!("rr#{account}")
+}
+
 /// Folder names may hold `/`, spaces or any Unicode; keys get a reversible, plain form.
 pub fn encode_path_part(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -82,6 +210,52 @@ mod tests {
             quarantine_key("q"),
         ] {
             assert!(S3_PREFIXES.iter().any(|p| key.starts_with(p)), "{key}");
+        }
+    }
+
+    #[test]
+    fn dynamo_keys_keep_their_formats_and_every_partition_is_listed() {
+        assert_eq!(email_pk("e1"), "EMAIL#e1");
+        assert_eq!(record_pk("contact"), "REC#contact");
+        assert_eq!(case_sk(42), "000000000042");
+        assert_eq!(address_sk("user", "ann"), "user#ann");
+        assert_eq!(
+            split_address_sk("contact#a@b.c"),
+            Some(("contact", "a@b.c"))
+        );
+        assert_eq!(stream_pk("case", "7"), "STREAM#case#7");
+        assert_eq!(stream_email_sk("e1"), "email#e1");
+        assert_eq!(round_robin_sk("support"), "rr#support");
+        for pk in [
+            ACCOUNTS_PK.to_string(),
+            email_pk("e"),
+            QUARANTINE_PK.to_string(),
+            CONFIG_PK.to_string(),
+            FILTERS_PK.to_string(),
+            SKIPPED_PK.to_string(),
+            inbox_pk("u"),
+            record_pk("lead"),
+            address_pk("a@b.c"),
+            USERS_PK.to_string(),
+            TEAMS_PK.to_string(),
+            follow_pk("account", "Acme"),
+            stream_pk("contact", "a@b.c"),
+            message_pk("<m@x>"),
+            thread_pk("t"),
+            COUNTER_PK.to_string(),
+            LOAD_PK.to_string(),
+        ] {
+            let listed = DYNAMO_KEY_PREFIXES
+                .iter()
+                .filter(|p| {
+                    if p.ends_with('#') {
+                        pk.starts_with(*p)
+                    } else {
+                        pk == **p
+                    }
+                })
+                .count();
+            assert_eq!(listed, 1, "{pk}");
         }
     }
 }

@@ -19,11 +19,13 @@
 //! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.
 //! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
 //! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
+//! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
 //! - [`memory`]: in-memory fakes of the ports, with their own tests.
 //!
 //! Every service takes what it needs through a port, so the same code runs in a Lambda, in
 //! the operator CLI, and in tests with the fakes.
 
+pub mod admin;
 pub mod cases;
 pub mod error;
 pub mod filters;

@@ -414,7 +414,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             }
             Decision::NeedsState { eligible } => eligible,
         };
-        let counter_key = format!("rr#{}", account.name);
+        let counter_key = crate::keys::round_robin_sk(&account.name);
         let counter = self.crm.counter(&counter_key).await?;
         let loads = if s.distribution == Distribution::LeastBusy {
             self.crm.open_loads(&eligible).await?

@@ -1,5 +1,6 @@
-//! serde values <-> DynamoDB attribute values. The core's records serialise with serde; this
-//! is the only place that knows how they look in DynamoDB.
+//! serde values <-> DynamoDB attribute values, and the attribute values keys are made of. The
+//! core's records serialise with serde; this is the only place that knows how they look in
+//! DynamoDB.
 
 use std::collections::HashMap;
 
@@ -78,6 +79,32 @@ pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, serde_json::Erro
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
+}
+
+pub fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Any serialisable value as one attribute (a map, a list, a string...).
+pub fn value<T: Serialize>(v: &T) -> AttributeValue {
+    to_av(serde_json::to_value(v).expect("serialises"))
+}
+
+/// An item's primary key, formats from `mailroom_core::keys`.
+pub fn key(pk: &str, sk: &str) -> Item {
+    [("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))].into()
+}
+
+/// A string attribute of an item, if it has one.
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a String> {
+    item.get(name).and_then(|v| v.as_s().ok())
+}
+
+/// A number attribute of an item, parsed, if it has one.
+pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 #[cfg(test)]

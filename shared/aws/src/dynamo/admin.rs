@@ -1,0 +1,199 @@
+//! What only the operator CLI (and tests) ask of the table: teams, users, records and their
+//! address index, follows, streams, case settings, loads, filters, skipped messages, copies.
+//! Apart from the ports, so a function's grant need not cover them.
+
+use mailroom_core::admin::NewRecord;
+use mailroom_core::error::{StoreError, StoreResult};
+use mailroom_core::filters::{Filter, InboxCopy, Scope, SkippedRecord, MAX_FILTERS_PER_USER};
+use mailroom_core::keys::{
+    address_pk, address_sk, follow_pk, inbox_pk, record_pk, stream_pk, FILTERS_PK, SKIPPED_PK,
+    TEAMS_PK, USERS_PK,
+};
+use mailroom_core::model::CaseSettings;
+use mailroom_core::ports::Crm;
+use mailroom_core::ports::FilterStore;
+use mailroom_core::records::{normalize_address, Case, RecordKind, RecordRef, StreamEntry, User};
+use mailroom_core::SCHEMA_VERSION;
+
+use super::item::{from_item, key, n, s, to_item, value};
+use super::records::{record_item, record_key};
+use super::store::DynamoStore;
+use crate::errors::sdk_error;
+
+impl DynamoStore {
+    // ---- teams and users ----
+
+    pub async fn add_team(&self, name: &str) -> StoreResult<()> {
+        let mut item = key(TEAMS_PK, name);
+        item.insert("name".into(), s(name));
+        item.insert("v".into(), n(SCHEMA_VERSION as u64));
+        self.create(item, "add team", format!("team {name}")).await
+    }
+
+    pub async fn list_teams(&self) -> StoreResult<Vec<String>> {
+        self.sort_keys(TEAMS_PK).await
+    }
+
+    /// Adds a user and its address index entries in one transaction; refuses duplicates.
+    pub async fn add_user(&self, user: &User) -> StoreResult<()> {
+        let mut items = vec![self.put_op(
+            to_item(user, &[("pk", USERS_PK), ("sk", &user.name)]),
+            Some("attribute_not_exists(pk)"),
+        )];
+        for e in &user.emails {
+            let mut a = key(
+                &address_pk(&normalize_address(e)),
+                &address_sk("user", &user.name),
+            );
+            a.insert("v".into(), n(SCHEMA_VERSION as u64));
+            items.push(self.put_op(a, None));
+        }
+        self.transact(items, &format!("add user {}", user.name))
+            .await
+    }
+
+    // ---- records ----
+
+    /// Adds a record and its address index entries in one transaction; refuses duplicates.
+    pub async fn add_record(&self, record: &NewRecord) -> StoreResult<()> {
+        let r = record.reference();
+        let mut items = vec![self.put_op(record_item(record), Some("attribute_not_exists(pk)"))];
+        for a in record.addresses() {
+            let mut idx = key(&address_pk(&a), &address_sk(r.kind.as_str(), &r.id));
+            idx.insert("v".into(), n(SCHEMA_VERSION as u64));
+            if let Some(account) = record.indexed_account() {
+                idx.insert("account".into(), s(account));
+            }
+            items.push(self.put_op(idx, None));
+        }
+        self.transact(items, &format!("add {r}")).await
+    }
+
+    pub async fn record_exists(&self, r: &RecordRef) -> StoreResult<bool> {
+        let resp = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(record_key(r)))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| sdk_error("get record", e))?;
+        Ok(resp.item.is_some())
+    }
+
+    /// Every record of a type, as JSON without its keys.
+    pub async fn list_records(&self, kind: RecordKind) -> StoreResult<Vec<serde_json::Value>> {
+        self.query_partition(&record_pk(kind.as_str()))
+            .await?
+            .iter()
+            .map(|i| {
+                let mut v: serde_json::Value =
+                    from_item(i).map_err(|e| StoreError::permanent("decode record", e))?;
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("pk");
+                    o.remove("sk");
+                }
+                Ok(v)
+            })
+            .collect()
+    }
+
+    pub async fn list_cases(&self) -> StoreResult<Vec<Case>> {
+        self.list_decoded(&record_pk(RecordKind::Case.as_str()), "case")
+            .await
+    }
+
+    pub async fn follow(&self, user: &str, record: &RecordRef) -> StoreResult<()> {
+        let mut item = key(&follow_pk(record.kind.as_str(), &record.id), user);
+        item.insert("user".into(), s(user));
+        item.insert("v".into(), n(SCHEMA_VERSION as u64));
+        self.put(item, "follow").await
+    }
+
+    pub async fn followers(&self, record: &RecordRef) -> StoreResult<Vec<String>> {
+        self.sort_keys(&follow_pk(record.kind.as_str(), &record.id))
+            .await
+    }
+
+    pub async fn stream(&self, record: &RecordRef) -> StoreResult<Vec<StreamEntry>> {
+        let mut entries: Vec<StreamEntry> = self
+            .list_decoded(&stream_pk(record.kind.as_str(), &record.id), "stream")
+            .await?;
+        entries.sort_by(|a, b| (a.at, &a.kind).cmp(&(b.at, &b.kind)));
+        Ok(entries)
+    }
+
+    // ---- cases ----
+
+    pub async fn set_case_settings(
+        &self,
+        account: &str,
+        settings: &CaseSettings,
+    ) -> StoreResult<()> {
+        self.update_account(
+            account,
+            "SET #c = :c",
+            &[("#c", "case")],
+            vec![(":c", value(settings))],
+            "set case settings",
+        )
+        .await
+    }
+
+    pub async fn open_load(&self, user: &str) -> StoreResult<u64> {
+        Ok(self
+            .open_loads(&[user.to_string()])
+            .await?
+            .get(user)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    // ---- filters ----
+
+    /// Adds a filter; names are unique, and one user's scope holds at most
+    /// `MAX_FILTERS_PER_USER` (R-X2).
+    pub async fn add_filter(&self, filter: &Filter) -> StoreResult<()> {
+        if let Scope::User(user) = &filter.scope {
+            let count = self
+                .filters()
+                .await?
+                .iter()
+                .filter(|f| f.scope == Scope::User(user.clone()))
+                .count();
+            if count >= MAX_FILTERS_PER_USER {
+                return Err(StoreError::permanent(
+                    "add filter",
+                    format!(
+                        "user {user} already has {count} filters (at most {MAX_FILTERS_PER_USER})"
+                    ),
+                ));
+            }
+        }
+        let item = to_item(filter, &[("pk", FILTERS_PK), ("sk", &filter.name)]);
+        self.create(item, "add filter", format!("filter {}", filter.name))
+            .await
+    }
+
+    pub async fn remove_filter(&self, name: &str) -> StoreResult<()> {
+        self.delete_existing(
+            key(FILTERS_PK, name),
+            "remove filter",
+            format!("filter {name}"),
+        )
+        .await
+    }
+
+    pub async fn list_skipped(&self) -> StoreResult<Vec<SkippedRecord>> {
+        let mut list: Vec<SkippedRecord> = self.list_decoded(SKIPPED_PK, "skipped").await?;
+        list.sort_by_key(|r| (r.at, r.key()));
+        Ok(list)
+    }
+
+    pub async fn inbox(&self, user: &str) -> StoreResult<Vec<InboxCopy>> {
+        let mut list: Vec<InboxCopy> = self.list_decoded(&inbox_pk(user), "inbox copy").await?;
+        list.sort_by(|a, b| (a.at, &a.email_id).cmp(&(b.at, &b.email_id)));
+        Ok(list)
+    }
+}

@@ -1,0 +1,399 @@
+//! Linking and cases ([`Crm`]): the message index (R-L1), thread claims (R-C4), cases and
+//! their streams, the case and round-robin counters, open-case loads (R-C3). Everything an
+//! email changes is written in one transaction, so a retried email never half-applies.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem};
+use chrono::Utc;
+use mailroom_core::error::{StoreError, StoreResult};
+use mailroom_core::keys::{
+    case_sk, email_pk, message_pk, record_pk, stream_email_sk, stream_pk, thread_pk,
+    CASE_COUNTER_SK, CASE_CREATED_SK, CLAIM_SK, COUNTER_PK, EMAIL_SK, LOAD_PK, MESSAGE_SK,
+};
+use mailroom_core::ports::{AddressRecord, AssignmentGuard, Claim, Crm, EmailLink};
+use mailroom_core::records::{
+    Case, CaseStatus, MessageEntry, RecordKind, RecordRef, StreamEntry, StreamKind, ThreadClaim,
+    User,
+};
+use mailroom_core::SCHEMA_VERSION;
+
+use super::accounts::account_key;
+use super::item::{get_n, get_s, key, n, s, to_item, value, Item};
+use super::records::record_key;
+use super::store::{decode, update_op, DynamoStore};
+use crate::errors::sdk_error;
+
+/// `attribute_not_exists` for a counter that starts at zero, `=` otherwise.
+fn expect_condition(expected: u64, attr: &str, value: &str) -> String {
+    if expected == 0 {
+        format!("attribute_not_exists({attr}) OR {attr} = {value}")
+    } else {
+        format!("{attr} = {value}")
+    }
+}
+
+impl DynamoStore {
+    /// Changes a case's status and keeps the assignee's open-case count exact (R-C3): both in
+    /// one transaction, conditional on the status read.
+    pub async fn set_case_status(&self, number: u64, status: CaseStatus) -> StoreResult<Case> {
+        for _ in 0..10 {
+            let case: Case = self
+                .get_case(number)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("case {number}")))?;
+            if case.status == status {
+                return Ok(case);
+            }
+            let mut items = vec![update_op(
+                self.update(record_key(&RecordRef::case(number)))
+                    .update_expression("SET #s = :new")
+                    .condition_expression("#s = :old")
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(":new", s(format!("{status:?}")))
+                    .expression_attribute_values(":old", s(format!("{:?}", case.status))),
+            )];
+            if let (Some(user), true) = (
+                &case.assigned_user,
+                case.status.is_open() != status.is_open(),
+            ) {
+                let delta: i64 = if status.is_open() { 1 } else { -1 };
+                items.push(self.load_update(user, delta, None));
+            }
+            match self.transact_or_refused(items, "set status").await? {
+                Ok(()) => return Ok(Case { status, ..case }),
+                Err(_) => continue, // raced: read again
+            }
+        }
+        Err(StoreError::backend("set status", "case kept changing"))
+    }
+
+    /// Adds `delta` to a user's open-case count, conditional on its value when `expect` is set.
+    fn load_update(&self, user: &str, delta: i64, expect: Option<u64>) -> TransactWriteItem {
+        let mut u = self
+            .update(key(LOAD_PK, user))
+            .update_expression("ADD #o :d")
+            .expression_attribute_names("#o", "open")
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()));
+        if let Some(e) = expect {
+            u = u
+                .expression_attribute_values(":e", n(e))
+                .condition_expression(expect_condition(e, "#o", ":e"));
+        }
+        update_op(u)
+    }
+
+    /// The writes that link an email: its message-index entry; its parent, case and teams
+    /// (R-I4) in one update; its entry in the parent's stream.
+    fn link_items(&self, link: &EmailLink, case: Option<u64>) -> Vec<TransactWriteItem> {
+        let mut items = Vec::new();
+        let mut idx = key(&message_pk(&link.message_id), MESSAGE_SK);
+        let entry = MessageEntry {
+            message_id: link.message_id.clone(),
+            email_id: link.email_id.clone(),
+            parent: link.parent.clone(),
+            thread_key: link.thread_key.clone(),
+        };
+        idx.extend(to_item(&entry, &[]));
+        items.push(self.put_op(idx, None));
+        let mut sets = Vec::new();
+        let mut update = self
+            .update(key(&email_pk(&link.email_id), EMAIL_SK))
+            .condition_expression("attribute_exists(pk)");
+        if let Some(parent) = &link.parent {
+            sets.push("#par = :p");
+            update = update
+                .expression_attribute_names("#par", "parent")
+                .expression_attribute_values(":p", value(parent));
+        }
+        if let Some(c) = case {
+            sets.push("#c = :c");
+            update = update
+                .expression_attribute_names("#c", "case")
+                .expression_attribute_values(":c", n(c));
+        }
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression = format!("SET {}", sets.join(", "));
+        }
+        if !link.teams.is_empty() {
+            expression.push_str(" ADD teams :t");
+            update =
+                update.expression_attribute_values(":t", AttributeValue::Ss(link.teams.clone()));
+        }
+        if !expression.is_empty() {
+            items.push(update_op(update.update_expression(expression.trim())));
+        }
+        if let Some(parent) = &link.parent {
+            let entry = StreamEntry {
+                v: SCHEMA_VERSION,
+                at: link.at,
+                kind: StreamKind::EmailReceived,
+                email_id: Some(link.email_id.clone()),
+                message_id: Some(link.message_id.clone()),
+                subject: link.subject.clone(),
+                case,
+            };
+            let pk = stream_pk(parent.kind.as_str(), &parent.id);
+            let sk = stream_email_sk(&link.email_id);
+            items.push(self.put_op(to_item(&entry, &[("pk", &pk), ("sk", &sk)]), None));
+        }
+        items
+    }
+
+    /// The writes of a new case: the thread claim and the case (both only if absent), the
+    /// round-robin guard, the assignee's load (and the loads the choice read, unchanged), the
+    /// case's first stream entry, and the email's link.
+    fn claim_items(
+        &self,
+        case: &Case,
+        guard: Option<&AssignmentGuard>,
+        link: &EmailLink,
+    ) -> Vec<TransactWriteItem> {
+        let mut claim = key(&thread_pk(&case.thread_key), CLAIM_SK);
+        claim.insert("case".into(), n(case.number));
+        claim.insert("email_id".into(), s(&link.email_id));
+        claim.insert("v".into(), n(SCHEMA_VERSION as u64));
+        let mut case_item = to_item(
+            case,
+            &[
+                ("pk", &record_pk(RecordKind::Case.as_str())),
+                ("sk", &case_sk(case.number)),
+            ],
+        );
+        // A set, so joins can ADD to it; DynamoDB has no empty sets, so none at all when empty.
+        if case.participants.is_empty() {
+            case_item.remove("participants");
+        } else {
+            case_item.insert(
+                "participants".into(),
+                AttributeValue::Ss(case.participants.clone()),
+            );
+        }
+        // The thread claim comes first: its reason code tells a lost race (R-C4) apart.
+        let mut items = vec![
+            self.put_op(claim, Some("attribute_not_exists(pk)")),
+            self.put_op(case_item, Some("attribute_not_exists(pk)")),
+        ];
+        if let Some(g) = guard {
+            items.push(update_op(
+                self.update(key(COUNTER_PK, &g.counter_key))
+                    .update_expression("SET #v = :new")
+                    .expression_attribute_names("#v", "value")
+                    .expression_attribute_values(":new", n(g.counter_new))
+                    .expression_attribute_values(":exp", n(g.counter_expected))
+                    .condition_expression(expect_condition(g.counter_expected, "#v", ":exp")),
+            ));
+        }
+        if let Some(user) = &case.assigned_user {
+            let expected = guard
+                .and_then(|g| g.loads_expected.iter().find(|(u, _)| u == user))
+                .map(|(_, l)| *l);
+            items.push(self.load_update(user, 1, expected));
+            for (other, load) in guard.map(|g| g.loads_expected.as_slice()).unwrap_or(&[]) {
+                if other == user {
+                    continue;
+                }
+                let check = ConditionCheck::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key(LOAD_PK, other)))
+                    .expression_attribute_names("#o", "open")
+                    .expression_attribute_values(":e", n(*load))
+                    .condition_expression(expect_condition(*load, "#o", ":e"))
+                    .build()
+                    .expect("table, key and condition are set");
+                items.push(TransactWriteItem::builder().condition_check(check).build());
+            }
+        }
+        let created = StreamEntry {
+            v: SCHEMA_VERSION,
+            at: case.created_at,
+            kind: StreamKind::CaseCreated,
+            email_id: Some(link.email_id.clone()),
+            message_id: Some(link.message_id.clone()),
+            subject: Some(case.name.clone()),
+            case: Some(case.number),
+        };
+        let stream = stream_pk(RecordKind::Case.as_str(), &case.number.to_string());
+        items.push(self.put_op(
+            to_item(&created, &[("pk", &stream), ("sk", CASE_CREATED_SK)]),
+            None,
+        ));
+        items.extend(self.link_items(link, Some(case.number)));
+        items
+    }
+}
+
+impl Crm for DynamoStore {
+    async fn messages(&self, ids: &[String]) -> StoreResult<Vec<MessageEntry>> {
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique
+            .iter()
+            .map(|id| key(&message_pk(id), MESSAGE_SK))
+            .collect();
+        self.batch_get(keys, "look up message ids")
+            .await?
+            .iter()
+            .map(|i| decode("message index", i))
+            .collect()
+    }
+
+    async fn records_by_address(&self, address: &str) -> StoreResult<Vec<AddressRecord>> {
+        self.address_records(address).await
+    }
+
+    async fn contact_account(&self, email: &str) -> StoreResult<Option<String>> {
+        Ok(self.contact(email).await?.and_then(|c| c.account))
+    }
+
+    async fn lead_target(&self, email: &str) -> StoreResult<Option<RecordRef>> {
+        Ok(self
+            .lead(email)
+            .await?
+            .and_then(|l| match (l.converted_contact, l.converted_account) {
+                (Some(c), _) => Some(RecordRef::new(RecordKind::Contact, c)),
+                (None, Some(a)) => Some(RecordRef::new(RecordKind::Account, a)),
+                _ => None,
+            }))
+    }
+
+    async fn get_case(&self, number: u64) -> StoreResult<Option<Case>> {
+        self.get_decoded(record_key(&RecordRef::case(number)), "case")
+            .await
+    }
+
+    async fn thread_case(&self, thread_key: &str) -> StoreResult<Option<ThreadClaim>> {
+        let item = self
+            .get_item(key(&thread_pk(thread_key), CLAIM_SK), "thread claim")
+            .await?;
+        Ok(item.and_then(|i| {
+            Some(ThreadClaim {
+                case: get_n(&i, "case")?,
+                email_id: get_s(&i, "email_id")?.clone(),
+            })
+        }))
+    }
+
+    async fn team_members(&self, team: &str) -> StoreResult<Vec<User>> {
+        Ok(self
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| u.teams.iter().any(|m| m.team == team))
+            .collect())
+    }
+
+    async fn counter(&self, k: &str) -> StoreResult<u64> {
+        let item = self.get_item(key(COUNTER_PK, k), "counter").await?;
+        Ok(item.and_then(|i| get_n(&i, "value")).unwrap_or(0))
+    }
+
+    async fn open_loads(&self, users: &[String]) -> StoreResult<HashMap<String, u64>> {
+        let keys: Vec<Item> = users.iter().map(|u| key(LOAD_PK, u)).collect();
+        let mut out = HashMap::new();
+        for i in self.batch_get(keys, "read loads").await? {
+            let open: i64 = get_n(&i, "open").unwrap_or(0);
+            if let Some(u) = get_s(&i, "sk") {
+                out.insert(u.clone(), open.max(0) as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn next_case_number(&self) -> StoreResult<u64> {
+        let resp = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(COUNTER_PK, CASE_COUNTER_SK)))
+            .update_expression("ADD #v :one")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| sdk_error("next case number", e))?;
+        resp.attributes
+            .and_then(|a| get_n(&a, "value"))
+            .ok_or_else(|| StoreError::backend("next case number", "no value returned"))
+    }
+
+    async fn claim_case(
+        &self,
+        case: &Case,
+        guard: Option<&AssignmentGuard>,
+        link: &EmailLink,
+    ) -> StoreResult<Claim> {
+        let items = self.claim_items(case, guard, link);
+        let codes = match self.transact_or_refused(items, "claim case").await? {
+            Ok(()) => return Ok(Claim::Created),
+            Err(codes) => codes,
+        };
+        if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+            let claim = self
+                .thread_case(&case.thread_key)
+                .await?
+                .ok_or_else(|| StoreError::backend("claim case", "thread claim vanished"))?;
+            Ok(Claim::ThreadTaken(claim))
+        } else if codes.is_empty() {
+            // An emulator without reasons: look at the claim to tell the cases apart.
+            match self.thread_case(&case.thread_key).await? {
+                Some(claim) => Ok(Claim::ThreadTaken(claim)),
+                None => Ok(Claim::Moved),
+            }
+        } else {
+            // The counter or a load moved, or another writer touched them: choose again.
+            Ok(Claim::Moved)
+        }
+    }
+
+    async fn join_case(&self, number: u64, link: &EmailLink, reopen: bool) -> StoreResult<()> {
+        let mut items = self.link_items(link, Some(number));
+        if !link.participants.is_empty() {
+            items.push(update_op(
+                self.update(record_key(&RecordRef::case(number)))
+                    .update_expression("ADD participants :p")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(
+                        ":p",
+                        AttributeValue::Ss(link.participants.clone()),
+                    ),
+            ));
+        }
+        self.transact(items, &format!("join case {number}")).await?;
+        if reopen {
+            if let Some(case) = self.get_case(number).await? {
+                if case.status == CaseStatus::Closed {
+                    let to = if case.assigned_user.is_some() {
+                        CaseStatus::Assigned
+                    } else {
+                        CaseStatus::New
+                    };
+                    self.set_case_status(number, to).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn link_email(&self, link: &EmailLink) -> StoreResult<()> {
+        let items = self.link_items(link, None);
+        self.transact(items, "link email").await
+    }
+
+    async fn record_case_error(&self, account: &str, error: &str) -> StoreResult<()> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(account_key(account)))
+            .update_expression("SET case_error = :e, case_error_at = :t")
+            .expression_attribute_values(":e", s(error))
+            .expression_attribute_values(":t", s(Utc::now().to_rfc3339()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("record case error", e))?;
+        Ok(())
+    }
+}

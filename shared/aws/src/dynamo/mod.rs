@@ -1,0 +1,50 @@
+//! DynamoDB adapter: one table, keys `pk`/`sk`, one [`DynamoStore`] whose impl blocks live by
+//! entity. The key formats are functions of `mailroom_core::keys`; attributes are the serde
+//! fields of the core type named (plus `pk`, `sk`), unless listed.
+//!
+//! | item | pk | sk | attributes | written by |
+//! |---|---|---|---|---|
+//! | account (config, watermarks, status) | `ACCOUNTS` | account name | `Account`; `folder_state` map, `case` settings, `case_error`, `case_error_at` | CLI (create, reset, case settings); poller (watermarks, status); ingest (case error) |
+//! | email | `EMAIL#<email id>` | `EMAIL` | `EmailRecord`; `accounts` string set; `parent`, `case`, `teams` set (linking) | ingest |
+//! | quarantined message | `QUARANTINE` | quarantine id | `QuarantineRecord` | ingest (removed when a replay ingests it) |
+//! | wrapped data key (R-F8) | `CONFIG` | `DATAKEY` | `key_id`, `wrapped` (base64), `v` | first process to seal a secret |
+//! | filter (R-X) | `FILTERS` | filter name | `Filter` | CLI |
+//! | skipped message | `SKIPPED` | `<account>#<folder>#<uidvalidity>#<uid>` | `SkippedRecord` | ingest |
+//! | a user's copy of an email | `INBOX#<user>` | email id | `InboxCopy` | ingest |
+//! | record (account, contact, lead, opportunity) | `REC#<type>` | name, or address for contacts and leads | `CrmAccount`, `Contact`, `Lead`, `Opportunity` | CLI |
+//! | case | `REC#case` | number, 12 digits zero-padded | `Case`; `participants` string set | ingest (claim, join, reopen); CLI (status) |
+//! | address index (R-L2) | `ADDR#<address>` | `<type>#<id>`, `user#<name>` | `v`; `account` (a contact's) | CLI, with the record or user |
+//! | user | `USERS` | user name | `User` | CLI |
+//! | team | `TEAMS` | team name | `name`, `v` | CLI |
+//! | follower | `FOLLOW#<type>#<id>` | user | `user`, `v` | CLI |
+//! | stream entry | `STREAM#<type>#<id>` | `email#<email id>`, `case_created` | `StreamEntry` | ingest |
+//! | message index (R-L1) | `MSGID#<message id>` | `MSGID` | `MessageEntry` | ingest |
+//! | thread claim (R-C4) | `THREAD#<thread key>` | `CLAIM` | `case` (number), `email_id`, `v` | ingest |
+//! | counter | `COUNTER` | `case`; `rr#<account>` (round robin, R-C5) | `value` (number) | ingest |
+//! | open cases per user (R-C3) | `LOAD` | user | `open` (number) | ingest (claim); CLI (status) |
+//!
+//! No item writes the `gsi1` index's keys (`gsi1pk`, `gsi1sk`) yet: it is provisioned, empty.
+//! Accounts, filters, users and teams each share one partition, so one paginated Query lists
+//! them all; a new email is one conditional Put, and everything linking writes for one email
+//! is one transaction.
+//!
+//! # Layout
+//! - [`store`]: the [`DynamoStore`] and the request helpers every entity uses (get, query,
+//!   put-if-absent, update-if-present, transactions, batch reads).
+//! - [`item`]: serde values to attribute values and back, keys.
+//! - [`accounts`], [`emails`], [`filters`]: the [`AccountStore`](mailroom_core::ports::AccountStore),
+//!   [`EmailStore`](mailroom_core::ports::EmailStore) and
+//!   [`FilterStore`](mailroom_core::ports::FilterStore) ports.
+//! - [`records`], [`cases`]: record reads, and the `Crm` port (linking, claims, counters, loads).
+//! - [`admin`]: what only the CLI asks (teams, users, record adds, follows, settings, lists).
+
+pub mod accounts;
+pub mod admin;
+pub mod cases;
+pub mod emails;
+pub mod filters;
+pub mod item;
+pub mod records;
+pub mod store;
+
+pub use store::DynamoStore;
