@@ -119,29 +119,25 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    // These two find or start the stack themselves; every other command needs it connected.
-    let command = match cli.command {
-        Command::Local { command } => return local::run(&cli.prefix, command).await,
-        Command::Demo => return demo::run().await,
-        other => other,
-    };
-    let ctx = connect(&cli.prefix).await?;
-    match command {
-        Command::Local { .. } | Command::Demo => unreachable!("dispatched above"),
-        Command::Account { command } => account::run(&ctx, command).await,
-        Command::Poll(args) => poll::run(&ctx, args).await,
-        Command::Emails { command } => emails::run(&ctx, command).await,
-        Command::Status(args) => status::run(&ctx, args).await,
-        Command::Quarantine { command } => quarantine::run(&ctx, command).await,
-        Command::Teams { command } => teams::run(&ctx, command).await,
-        Command::Users { command } => users::run(&ctx, command).await,
-        Command::Records { command } => records::run(&ctx, command).await,
-        Command::Follow(args) => follow::run(&ctx, args).await,
-        Command::Cases { command } => cases::run(&ctx, command).await,
-        Command::Filters { command } => filters::run(&ctx, command).await,
-        Command::Dlq { command } => dlq::run(&ctx, command).await,
-        Command::Skipped { command } => skipped::run(&ctx, command).await,
-        Command::Inbox(args) => inbox::run(&ctx, args).await,
-        Command::Stream(args) => stream::run(&ctx, args).await,
+    let prefix = &cli.prefix;
+    // `local` and `demo` find or start the stack themselves; the rest need it connected.
+    match cli.command {
+        Command::Local { command } => local::run(prefix, command).await,
+        Command::Demo => demo::run().await,
+        Command::Account { command } => account::run(&connect(prefix).await?, command).await,
+        Command::Poll(args) => poll::run(&connect(prefix).await?, args).await,
+        Command::Emails { command } => emails::run(&connect(prefix).await?, command).await,
+        Command::Status(args) => status::run(&connect(prefix).await?, args).await,
+        Command::Quarantine { command } => quarantine::run(&connect(prefix).await?, command).await,
+        Command::Teams { command } => teams::run(&connect(prefix).await?, command).await,
+        Command::Users { command } => users::run(&connect(prefix).await?, command).await,
+        Command::Records { command } => records::run(&connect(prefix).await?, command).await,
+        Command::Follow(args) => follow::run(&connect(prefix).await?, args).await,
+        Command::Cases { command } => cases::run(&connect(prefix).await?, command).await,
+        Command::Filters { command } => filters::run(&connect(prefix).await?, command).await,
+        Command::Dlq { command } => dlq::run(&connect(prefix).await?, command).await,
+        Command::Skipped { command } => skipped::run(&connect(prefix).await?, command).await,
+        Command::Inbox(args) => inbox::run(&connect(prefix).await?, args).await,
+        Command::Stream(args) => stream::run(&connect(prefix).await?, args).await,
     }
 }
