@@ -1,4 +1,5 @@
-//! Everything the CLI prints on stdout, text and JSON, in one place.
+//! Everything the CLI prints, in one place: stdout, text and JSON, and the one-line notes on
+//! stderr (`note`). Polling progress (`cycle`) and the final `error:` line are the exceptions.
 //!
 //! The JSON shapes of `--json` output are a contract other checks use: add fields freely,
 //! never rename or remove one. The text forms are for people; they are built here too, so a
