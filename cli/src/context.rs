@@ -29,17 +29,25 @@ impl Context {
 
 pub async fn connect(prefix: &str) -> Result<Context> {
     validate_prefix(prefix).map_err(|e| anyhow!("--prefix: {e}"))?;
-    if std::env::var_os("MAILROOM_TABLE").is_some() {
+    let (clients, config, local) = if std::env::var_os("MAILROOM_TABLE").is_some() {
         let config = Config::from_env()?;
-        let clients = Clients::from_env().await;
-        let poller = Poller::new(Adapters::new(&clients, config)).map_err(|e| anyhow!(e))?;
-        return Ok(Context {
-            clients,
-            poller,
-            local: None,
-            prefix: prefix.to_string(),
-        });
-    }
+        (Clients::from_env().await, config, None)
+    } else {
+        let (clients, config, info) = local_stack(prefix).await?;
+        (clients, config, Some(info))
+    };
+    let poller = Poller::new(Adapters::new(&clients, config)).map_err(|e| anyhow!(e))?;
+    Ok(Context {
+        clients,
+        poller,
+        local,
+        prefix: prefix.to_string(),
+    })
+}
+
+/// The running local stack's clients and a configuration naming the prefix's resources
+/// (provisioned if missing).
+async fn local_stack(prefix: &str) -> Result<(Clients, Config, StackInfo)> {
     let info = local::read_stack()?.ok_or_else(|| {
         anyhow!("the local stack is not running: start it with `mailroom local up`")
     })?;
@@ -71,27 +79,18 @@ pub async fn connect(prefix: &str) -> Result<Context> {
         ("MAILROOM_ALLOW_PRIVATE_HOSTS", "true".to_string()),
         ("MAILROOM_IMAP_CA_FILE", info.ca_file.clone()),
     ];
+    let default = |k: &str| {
+        defaults
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+    };
     let config = Config::from_lookup(|k| {
-        let from_env = std::env::var(k).ok();
         // Resource names always come from the prefix; tunables may be overridden.
         if k.ends_with("_URL") || matches!(k, "MAILROOM_BUCKET" | "MAILROOM_KMS_KEY_ID") {
-            return defaults
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.clone());
+            return default(k);
         }
-        from_env.or_else(|| {
-            defaults
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.clone())
-        })
+        std::env::var(k).ok().or_else(|| default(k))
     })?;
-    let poller = Poller::new(Adapters::new(&clients, config)).map_err(|e| anyhow!(e))?;
-    Ok(Context {
-        clients,
-        poller,
-        local: Some(info),
-        prefix: prefix.to_string(),
-    })
+    Ok((clients, config, info))
 }

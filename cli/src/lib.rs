@@ -1,12 +1,17 @@
 //! The `mailroom` operator CLI as a library, so integration tests drive the same code.
 //!
 //! # Layout
-//! - [`local`]: the local stack (Dovecot + moto) through `infra/local/stack.sh`.
+//! - [`local`]: the local stack (Dovecot + moto) through `infra/local/stack.sh`, and the
+//!   IMAP connector, delivery and fixture listing the CLI and the bench share.
 //! - [`context`]: finds the stack (local or deployed) and builds the adapters once.
 //! - [`cycle`]: one polling cycle in-process: scheduler, poller and ingest handlers (the same
 //!   code the Lambdas run), draining each queue, with per-account totals.
 //! - [`accounts`]: adding accounts (validation, sealing the password).
-//! - [`views`]: the JSON shapes printed by `--json` (a contract other checks use).
+//! - [`records`]: CRM records, users and teams from flags and JSON-lines imports.
+//! - [`views`]: everything the CLI prints, text and JSON (the `--json` shapes are a contract).
+//!
+//! The commands themselves belong to the binary: `main.rs` parses and dispatches to
+//! `commands/<noun>.rs`, one file per command noun, each with its arguments and `run`.
 
 pub mod accounts;
 pub mod context;

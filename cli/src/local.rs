@@ -1,9 +1,13 @@
-//! The local stack: Dovecot and moto started by the project's own script, never by hand.
+//! The local stack: Dovecot and moto started by the project's own script, never by hand; and
+//! the helpers the CLI and the bench share to reach it (IMAP connector, delivery, the fixture
+//! corpus).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
+use mailroom_core::model::{ImapSettings, Secret, Security};
+use mailroom_imap::{ImapConnector, ImapOptions};
 use serde::{Deserialize, Serialize};
 
 /// Where the stack keeps its state (must match `stack.sh`).
@@ -116,4 +120,61 @@ pub fn aws_reachable(info: &StackInfo) -> bool {
             std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
         })
         .unwrap_or(false)
+}
+
+/// An IMAP connector for the local Dovecot: loopback allowed, the stack's certificate trusted.
+pub fn connector(info: &StackInfo) -> Result<ImapConnector> {
+    ImapConnector::new(ImapOptions {
+        allow_private_hosts: true,
+        extra_ca_file: Some(info.ca_file.clone()),
+        ..Default::default()
+    })
+    .map_err(|e| anyhow!(e))
+}
+
+/// A local mailbox user's IMAP settings (implicit TLS on the stack's IMAPS port).
+pub fn imap_settings(info: &StackInfo, user: &str) -> ImapSettings {
+    ImapSettings {
+        host: info.imap_host.clone(),
+        port: info.imaps_port,
+        user: user.to_string(),
+        security: Security::ImplicitTls,
+    }
+}
+
+/// Delivers raw messages into a local mailbox's folder (IMAP APPEND); returns how many.
+pub async fn deliver(
+    info: &StackInfo,
+    user: &str,
+    password: &str,
+    folder: &str,
+    messages: &[Vec<u8>],
+) -> Result<usize> {
+    mailroom_imap::tools::append(
+        &connector(info)?,
+        &imap_settings(info, user),
+        &Secret::new(password),
+        folder,
+        messages,
+    )
+    .await
+    .map_err(|e| anyhow!("delivering to {user}: {e}"))
+}
+
+/// The `.eml` files of the named groups of the fixture corpus (`tests/fixtures/eml/<group>`),
+/// sorted: the sample mail of `demo` and the bench.
+pub fn fixture_files(groups: &[&str]) -> Result<Vec<PathBuf>> {
+    let root = repo_root().join("tests/fixtures/eml");
+    let mut files = Vec::new();
+    for group in groups {
+        let dir = root.join(group);
+        for f in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let f = f?.path();
+            if f.extension().is_some_and(|e| e == "eml") {
+                files.push(f);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }

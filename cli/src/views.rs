@@ -1,8 +1,21 @@
-//! JSON shapes of `--json` output. These are a contract other checks use: add fields freely,
-//! never rename or remove one.
+//! Everything the CLI prints, in one place: stdout, text and JSON, and the one-line notes on
+//! stderr (`note`). Polling progress (`cycle`) and the final `error:` line are the exceptions.
+//!
+//! The JSON shapes of `--json` output are a contract other checks use: add fields freely,
+//! never rename or remove one. The text forms are for people; they are built here too, so a
+//! command only gathers data and picks one of the two.
 
+use std::collections::HashMap;
+
+use mailroom_aws::config::Resources;
+use mailroom_core::filters::{Filter, InboxCopy, SkippedRecord};
 use mailroom_core::model::{Account, Body, EmailRecord, QuarantineRecord};
+use mailroom_core::records::{Case, RecordKind, RecordRef, StreamEntry, User};
+use serde::Serialize;
 use serde_json::{json, Value};
+
+use crate::cycle::AccountCycle;
+use crate::local::{LocalMailbox, StackInfo};
 
 pub fn account(a: &Account) -> Value {
     json!({
@@ -55,7 +68,7 @@ fn body_len(b: &Option<Body>) -> u64 {
 }
 
 /// `names` maps contact and lead addresses to their names, for `parent.name`.
-pub fn email(e: &EmailRecord, names: &std::collections::HashMap<String, String>) -> Value {
+pub fn email(e: &EmailRecord, names: &HashMap<String, String>) -> Value {
     json!({
         "email_id": e.email_id,
         "message_id": e.message_id,
@@ -97,8 +110,7 @@ pub fn email(e: &EmailRecord, names: &std::collections::HashMap<String, String>)
 }
 
 /// `{"type": "case", "id": "42", "number": 42}`, `{"type": "account", "id": "Acme", "name": "Acme"}`.
-pub fn record_ref(r: &mailroom_core::records::RecordRef) -> Value {
-    use mailroom_core::records::RecordKind;
+pub fn record_ref(r: &RecordRef) -> Value {
     let mut v = json!({"type": r.kind.as_str(), "id": r.id});
     match r.kind {
         RecordKind::Case => v["number"] = json!(r.id.parse::<u64>().ok()),
@@ -106,6 +118,12 @@ pub fn record_ref(r: &mailroom_core::records::RecordRef) -> Value {
         _ => v["name"] = json!(r.id),
     }
     v
+}
+
+/// A CRM record as stored, with its `type` (`records list`).
+pub fn record(kind: RecordKind, mut r: Value) -> Value {
+    r["type"] = json!(kind.as_str());
+    r
 }
 
 pub fn quarantine(q: &QuarantineRecord) -> Value {
@@ -122,7 +140,7 @@ pub fn quarantine(q: &QuarantineRecord) -> Value {
     })
 }
 
-pub fn skipped(r: &mailroom_core::filters::SkippedRecord) -> Value {
+pub fn skipped(r: &SkippedRecord) -> Value {
     json!({
         "message_id": r.message_id,
         "account": r.account,
@@ -137,7 +155,7 @@ pub fn skipped(r: &mailroom_core::filters::SkippedRecord) -> Value {
     })
 }
 
-pub fn filter(f: &mailroom_core::filters::Filter) -> Value {
+pub fn filter(f: &Filter) -> Value {
     json!({
         "name": f.name,
         "scope": f.scope.to_string(),
@@ -149,4 +167,471 @@ pub fn filter(f: &mailroom_core::filters::Filter) -> Value {
         "action": f.action,
         "folder": f.folder,
     })
+}
+
+/// `mailroom local up --json`: the stack, the prefix's resources and the local mailboxes.
+pub fn local_up(
+    info: &StackInfo,
+    prefix: &str,
+    mailboxes: &[LocalMailbox],
+    r: &Resources,
+) -> Value {
+    json!({
+        "aws_endpoint": info.aws_endpoint,
+        "imap_host": info.imap_host,
+        "imap_port": info.imap_port,
+        "imaps_port": info.imaps_port,
+        "lmtp_port": info.lmtp_port,
+        "ca_file": info.ca_file,
+        "local_dir": info.local_dir,
+        "prefix": prefix,
+        "mailboxes": mailboxes,
+        "resources": {
+            "table": r.table,
+            "bucket": r.bucket,
+            "poll_queue_url": r.poll_queue_url,
+            "ingest_queue_url": r.ingest_queue_url,
+            "dispatch_queue_url": r.dispatch_queue_url,
+            "kms_key_id": r.kms_key_id,
+        },
+    })
+}
+
+/// `contact` is the contact's name when known, else its address.
+pub fn case(c: &Case, contact: Option<String>, emails: &[String]) -> Value {
+    json!({
+        "number": c.number,
+        "name": c.name,
+        "status": format!("{:?}", c.status),
+        "assigned_user": c.assigned_user,
+        "account": c.account,
+        "contact": contact,
+        "contact_email": c.contact,
+        "lead": c.lead,
+        "teams": c.teams,
+        "mail_account": c.mail_account,
+        "emails": emails,
+        "created_at": c.created_at,
+    })
+}
+
+/// One filter's verdict on a message (`mailroom filters test`).
+pub fn filter_test(f: &Filter, matches: bool, reasons: &[String]) -> Value {
+    json!({"filter": f.name, "scope": f.scope.to_string(), "action": f.action,
+    "folder": f.folder, "matches": matches, "reasons": reasons})
+}
+
+/// `mailroom quarantine replay`: `reason` is set while the message is still quarantined.
+pub fn replay(
+    id: &str,
+    t: &AccountCycle,
+    account: &str,
+    reason: Option<String>,
+    still: bool,
+) -> Value {
+    json!({
+        "id": id,
+        "account": account,
+        "imported": t.imported,
+        "duplicates": t.duplicates,
+        "quarantined": still,
+        "reason": reason,
+    })
+}
+
+// ---- Printing: each command's output, as JSON (`--json`) or as text.
+
+/// Prints one JSON document on stdout: all that `--json` puts there.
+pub fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serialises"));
+}
+
+/// Prints a value's own serde form (users, inbox copies, stream entries, local mailboxes).
+pub fn print_serialized(v: &impl Serialize) -> anyhow::Result<()> {
+    print_json(&serde_json::to_value(v)?);
+    Ok(())
+}
+
+/// A confirmation or count for people: stderr, so `--json` stdout stays one document.
+pub fn note(msg: impl std::fmt::Display) {
+    eprintln!("{msg}");
+}
+
+fn opt(v: &Option<impl std::fmt::Display>) -> String {
+    v.as_ref()
+        .map(|x| x.to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn first_chars(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+pub fn print_local_up(
+    info: &StackInfo,
+    prefix: &str,
+    mailboxes: &[LocalMailbox],
+    resources: &Resources,
+    json: bool,
+) {
+    if json {
+        print_json(&local_up(info, prefix, mailboxes, resources));
+    } else {
+        println!(
+            "local stack up: AWS at {}, IMAP at {}:{} (TLS {}), prefix {}",
+            info.aws_endpoint, info.imap_host, info.imap_port, info.imaps_port, prefix
+        );
+        for m in mailboxes {
+            println!("  mailbox {} (password {})", m.user, m.password);
+        }
+    }
+}
+
+pub fn print_mailboxes(list: &[LocalMailbox], json: bool) -> anyhow::Result<()> {
+    if json {
+        print_serialized(&list)?;
+    } else {
+        for m in list {
+            println!("{}", m.user);
+        }
+    }
+    Ok(())
+}
+
+pub fn print_accounts(list: &[Account], json: bool) {
+    if json {
+        print_json(&Value::Array(list.iter().map(account).collect()));
+    } else {
+        for a in list {
+            println!(
+                "{:<24} {:<8} {}@{}:{} {:?}",
+                a.name,
+                format!("{:?}", a.kind).to_lowercase(),
+                a.imap.user,
+                a.imap.host,
+                a.imap.port,
+                a.folders
+            );
+        }
+    }
+}
+
+/// The per-account table of one polling cycle (`poll`, `dlq redrive`, `demo`).
+pub fn print_cycle(totals: &[AccountCycle]) {
+    println!(
+        "{:<28} {:>7} {:>8} {:>10} {:>11} {:>7} {:>5} {:>6}",
+        "account", "fetched", "imported", "duplicates", "quarantined", "skipped", "cases", "errors"
+    );
+    for t in totals {
+        println!(
+            "{:<28} {:>7} {:>8} {:>10} {:>11} {:>7} {:>5} {:>6}{}",
+            t.account,
+            t.fetched,
+            t.imported,
+            t.duplicates,
+            t.quarantined,
+            t.skipped,
+            t.cases_created,
+            t.errors,
+            t.error
+                .as_ref()
+                .map(|e| format!("  ({}: {e})", opt(&t.error_kind)))
+                .unwrap_or_default()
+        );
+    }
+}
+
+pub fn print_poll(totals: &[AccountCycle], json: bool) -> anyhow::Result<()> {
+    if json {
+        print_serialized(&totals)?;
+    } else {
+        print_cycle(totals);
+    }
+    Ok(())
+}
+
+pub fn print_redrive(queue: &str, moved: usize, totals: &[AccountCycle], json: bool) {
+    if json {
+        print_json(&json!({"queue": queue, "moved": moved, "accounts": totals}));
+    } else {
+        note(format!(
+            "moved {moved} message(s) from the {queue} dead-letter queue"
+        ));
+        print_cycle(totals);
+    }
+}
+
+pub fn print_emails(emails: &[EmailRecord], names: &HashMap<String, String>, json: bool) {
+    if json {
+        print_json(&Value::Array(
+            emails.iter().map(|e| email(e, names)).collect(),
+        ));
+    } else {
+        for e in emails {
+            println!(
+                "{}  {:<40}  {:<30}  [{}]",
+                e.date
+                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "-".repeat(16)),
+                first_chars(e.subject.as_deref().unwrap_or("(no subject)"), 40),
+                e.from.as_ref().map(|f| f.address.as_str()).unwrap_or("-"),
+                e.accounts.join(", ")
+            );
+        }
+        note(format!("{} email(s)", emails.len()));
+    }
+}
+
+pub fn print_status(accounts: &[Account], json: bool) {
+    if json {
+        print_json(&Value::Array(accounts.iter().map(status).collect()));
+    } else {
+        for a in accounts {
+            let s = &a.status;
+            println!(
+                "{:<24} last success {}  failures {}  last error {} {}",
+                a.name,
+                opt(&s.last_success.map(|t| t.format("%Y-%m-%d %H:%M:%S"))),
+                s.consecutive_failures,
+                opt(&s.last_error_kind),
+                s.last_error.as_deref().unwrap_or("")
+            );
+        }
+    }
+}
+
+pub fn print_quarantine(list: &[QuarantineRecord], json: bool) {
+    if json {
+        print_json(&Value::Array(list.iter().map(quarantine).collect()));
+    } else {
+        for q in list {
+            println!(
+                "{}  {:<20}  {:<30}  {}",
+                q.id,
+                q.account,
+                q.message_id.as_deref().unwrap_or("-"),
+                q.reason
+            );
+        }
+        note(format!("{} quarantined message(s)", list.len()));
+    }
+}
+
+pub fn print_replay(
+    id: &str,
+    t: &AccountCycle,
+    account: &str,
+    reason: Option<String>,
+    still: bool,
+    json: bool,
+) {
+    let out = replay(id, t, account, reason, still);
+    if json {
+        print_json(&out);
+    } else if still {
+        println!(
+            "{id} is still quarantined: {}",
+            out["reason"].as_str().unwrap_or("")
+        );
+    } else {
+        println!("{id} imported");
+    }
+}
+
+pub fn print_teams(teams: &[String], json: bool) {
+    if json {
+        print_json(&json!(teams
+            .iter()
+            .map(|t| json!({"name": t}))
+            .collect::<Vec<_>>()));
+    } else {
+        teams.iter().for_each(|t| println!("{t}"));
+    }
+}
+
+pub fn print_users(users: &[User], json: bool) -> anyhow::Result<()> {
+    if json {
+        print_serialized(&users)?;
+    } else {
+        for u in users {
+            println!(
+                "{:<20} {:<30} {}{}",
+                u.name,
+                u.emails.join(","),
+                u.teams
+                    .iter()
+                    .map(|t| match &t.position {
+                        Some(p) => format!("{}:{p}", t.team),
+                        None => t.team.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                if u.active { "" } else { " (inactive)" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Records in their JSON form (see [`record`]).
+pub fn print_records(all: Vec<Value>, json: bool) {
+    if json {
+        print_json(&Value::Array(all));
+    } else {
+        for r in all {
+            println!(
+                "{:<12} {:<30} {}",
+                r["type"].as_str().unwrap_or(""),
+                r["name"]
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| r["number"].as_u64().map(|n| n.to_string()))
+                    .unwrap_or_default(),
+                r["email"].as_str().unwrap_or("")
+            );
+        }
+    }
+}
+
+/// Cases in their JSON form (see [`case`]).
+pub fn print_cases(out: Vec<Value>, json: bool) {
+    if json {
+        print_json(&Value::Array(out));
+    } else {
+        for c in out {
+            println!(
+                "#{:<5} {:<9} {:<12} {:<40} {} email(s)",
+                c["number"],
+                c["status"].as_str().unwrap_or(""),
+                c["assigned_user"].as_str().unwrap_or("-"),
+                c["name"].as_str().unwrap_or(""),
+                c["emails"].as_array().map(|a| a.len()).unwrap_or(0)
+            );
+        }
+    }
+}
+
+pub fn print_filters(list: &[Filter], json: bool) {
+    if json {
+        print_json(&Value::Array(list.iter().map(filter).collect()));
+    } else {
+        for f in list {
+            println!("{:<24} {:<22} {:?}", f.name, f.scope.to_string(), f.action);
+        }
+    }
+}
+
+/// Verdicts in their JSON form (see [`filter_test`]).
+pub fn print_filter_test(out: Vec<Value>, json: bool) {
+    if json {
+        print_json(&Value::Array(out));
+    } else {
+        for o in &out {
+            println!(
+                "{:<24} {:<9} {}",
+                o["filter"].as_str().unwrap_or(""),
+                if o["matches"] == true {
+                    "MATCH"
+                } else {
+                    "no match"
+                },
+                o["reasons"]
+                    .as_array()
+                    .map(|r| r
+                        .iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+pub fn print_skipped(list: &[SkippedRecord], json: bool) {
+    if json {
+        print_json(&Value::Array(list.iter().map(skipped).collect()));
+    } else {
+        for r in list {
+            println!(
+                "{:<20} {:<36} {:<40} {}",
+                r.account,
+                r.message_id.as_deref().unwrap_or("-"),
+                first_chars(r.subject.as_deref().unwrap_or(""), 40),
+                r.filter
+            );
+        }
+        note(format!("{} skipped message(s)", list.len()));
+    }
+}
+
+pub fn print_inbox(list: &[InboxCopy], json: bool) -> anyhow::Result<()> {
+    if json {
+        print_serialized(&list)?;
+    } else {
+        for c in list {
+            println!(
+                "{:<12} {} {:<40} {}",
+                c.folder,
+                if c.read { "read  " } else { "unread" },
+                first_chars(c.subject.as_deref().unwrap_or(""), 40),
+                c.message_id
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn print_stream(entries: &[StreamEntry], json: bool) -> anyhow::Result<()> {
+    if json {
+        print_serialized(&entries)?;
+    } else {
+        for e in entries {
+            println!(
+                "{}  {:<15} {}  {}",
+                e.at.format("%Y-%m-%d %H:%M"),
+                e.kind,
+                e.message_id.as_deref().unwrap_or("-"),
+                e.subject.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---- The demo's first look (stdout; its progress notes go to stderr).
+
+pub fn demo_heading(title: &str) {
+    println!("\n== {title} ==");
+}
+
+pub fn demo_email(e: &EmailRecord) {
+    println!(
+        "  {:<45} from {:<32} {} attachment(s)",
+        first_chars(e.subject.as_deref().unwrap_or("(no subject)"), 45),
+        e.from.as_ref().map(|f| f.address.as_str()).unwrap_or("-"),
+        e.attachments.len()
+    );
+}
+
+/// `emails`: how many emails the case's timeline holds.
+pub fn demo_case(c: &Case, emails: usize) {
+    println!(
+        "  #{:<5} {:<9} {:<5} {:<45} {} email(s)",
+        c.number,
+        format!("{:?}", c.status),
+        c.assigned_user.as_deref().unwrap_or("-"),
+        first_chars(&c.name, 45),
+        emails
+    );
+}
+
+pub fn demo_quarantined(q: &QuarantineRecord) {
+    println!("  {}  {}", q.id, q.reason);
+}
+
+pub fn demo_explore(prefix: &str) {
+    println!(
+        "\nExplore (this demo's data lives under its own prefix):\n  cargo run --release --bin mailroom -- --prefix {prefix} emails list\n  cargo run --release --bin mailroom -- --prefix {prefix} cases list\n  cargo run --release --bin mailroom -- --prefix {prefix} status"
+    );
 }

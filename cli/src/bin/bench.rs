@@ -15,33 +15,27 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use chrono::Utc;
 use mailroom::local;
 use mailroom_core::ingest::IngestService;
 use mailroom_core::limits::Limits;
 use mailroom_core::memory::{MemoryBlobs, MemoryStore};
 use mailroom_core::messages::IngestPointer;
-use mailroom_core::model::{ImapSettings, Secret, Security};
+use mailroom_core::model::Secret;
 use mailroom_core::poll::plan_batches;
 use mailroom_core::ports::{BlobStore, Mailbox, MailboxSession};
 use serde_json::json;
 
 fn corpus() -> Result<Vec<Vec<u8>>> {
-    let root = local::repo_root().join("tests/fixtures/eml");
-    let mut out = vec![];
-    for group in ["rfc", "legacy", "thirdparty", "malformed"] {
-        for f in std::fs::read_dir(root.join(group))? {
-            let f = f?.path();
-            if f.extension().is_some_and(|e| e == "eml") {
-                out.push(std::fs::read(f)?);
-            }
-        }
+    let files = local::fixture_files(&["rfc", "legacy", "thirdparty", "malformed"])?;
+    if files.is_empty() {
+        bail!(
+            "no fixtures found under {}",
+            local::repo_root().join("tests/fixtures/eml").display()
+        );
     }
-    if out.is_empty() {
-        bail!("no fixtures found under {}", root.display());
-    }
-    Ok(out)
+    Ok(files.iter().map(std::fs::read).collect::<Result<_, _>>()?)
 }
 
 async fn ingest_core(json_out: bool) -> Result<()> {
@@ -121,18 +115,8 @@ async fn poller(messages: usize, json_out: bool) -> Result<()> {
     let user = format!("bench-poller-{messages}@example.test");
     let password = "bench-pass".to_string();
     local::mailbox_add(&user, &password)?;
-    let connector = mailroom_imap::ImapConnector::new(mailroom_imap::ImapOptions {
-        allow_private_hosts: true,
-        extra_ca_file: Some(info.ca_file.clone()),
-        ..Default::default()
-    })
-    .map_err(|e| anyhow!(e))?;
-    let settings = ImapSettings {
-        host: info.imap_host.clone(),
-        port: info.imaps_port,
-        user: user.clone(),
-        security: Security::ImplicitTls,
-    };
+    let connector = local::connector(&info)?;
+    let settings = local::imap_settings(&info, &user);
     let secret = Secret::new(&password);
     let mut session = connector.connect(&settings, &secret).await?;
     let existing = session.examine("INBOX").await?.exists as usize;
@@ -147,7 +131,7 @@ async fn poller(messages: usize, json_out: bool) -> Result<()> {
             })
             .collect();
         eprintln!("appending {} messages…", batch.len());
-        mailroom_imap::tools::append(&connector, &settings, &secret, "INBOX", &batch).await?;
+        local::deliver(&info, &user, &password, "INBOX", &batch).await?;
     }
 
     let limits = Limits::default();
