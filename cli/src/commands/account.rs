@@ -202,26 +202,12 @@ pub async fn validate_case_settings(
         .get_account(account)
         .await?
         .ok_or_else(|| anyhow!("unknown account {account:?} (see `mailroom account list`)"))?;
-    if a.kind != AccountKind::Group {
-        bail!("account {account:?} is a personal account: only group accounts create cases");
-    }
-    let distribution = settings.distribution;
-    if let Some(t) = &settings.target_team {
-        if !store.list_teams().await?.contains(t) {
-            bail!("--target-team: unknown team {t:?}");
-        }
-    } else if settings.create_case && distribution != Distribution::Direct {
-        bail!("--target-team: required for {distribution:?} distribution");
-    }
-    if distribution == Distribution::Direct {
-        let u = settings
-            .assign_to
-            .as_ref()
-            .ok_or_else(|| anyhow!("--assign-to: required for direct distribution"))?;
-        if store.get_user(u).await?.is_none() {
-            bail!("--assign-to: unknown user {u:?}");
-        }
-    }
+    let teams = store.list_teams().await?;
+    let assignee_known = match &settings.assign_to {
+        Some(u) => store.get_user(u).await?.is_some(),
+        None => false,
+    };
+    settings.check(&a, &teams, assignee_known)?;
     Ok(())
 }
 

@@ -403,3 +403,86 @@ pub struct CaseSettings {
     #[serde(default)]
     pub reopen_on_reply: bool,
 }
+
+impl CaseSettings {
+    /// Refuses settings that cannot work on `account`, naming the flag at fault: only group
+    /// accounts create cases; round-robin and least-busy need a known target team; direct
+    /// distribution needs a known assignee. `teams` are the known teams; `assignee_known` says
+    /// whether `assign_to` names a known user.
+    pub fn check(
+        &self,
+        account: &Account,
+        teams: &[String],
+        assignee_known: bool,
+    ) -> Result<(), crate::error::Invalid> {
+        use crate::error::Invalid;
+        if account.kind != AccountKind::Group {
+            return Err(Invalid::value(format!(
+                "account {:?} is a personal account: only group accounts create cases",
+                account.name
+            )));
+        }
+        let distribution = self.distribution;
+        if let Some(t) = &self.target_team {
+            if !teams.contains(t) {
+                return Err(Invalid::new("--target-team", format!("unknown team {t:?}")));
+            }
+        } else if self.create_case && distribution != Distribution::Direct {
+            return Err(Invalid::new(
+                "--target-team",
+                format!("required for {distribution:?} distribution"),
+            ));
+        }
+        if distribution == Distribution::Direct {
+            let Some(u) = &self.assign_to else {
+                return Err(Invalid::new(
+                    "--assign-to",
+                    "required for direct distribution",
+                ));
+            };
+            if !assignee_known {
+                return Err(Invalid::new("--assign-to", format!("unknown user {u:?}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_settings_are_checked_against_the_account_teams_and_users() {
+        let group = crate::memory::test_account("support", Utc::now());
+        let mut s = CaseSettings {
+            create_case: true,
+            distribution: Distribution::RoundRobin,
+            assign_to: None,
+            target_team: None,
+            position: None,
+            reopen_on_reply: false,
+        };
+        let teams = ["l1".to_string()];
+        let err = s.check(&group, &teams, false).unwrap_err();
+        assert_eq!(err.field, "--target-team");
+        s.target_team = Some("l2".into());
+        assert_eq!(
+            s.check(&group, &teams, false).unwrap_err().to_string(),
+            "--target-team: unknown team \"l2\""
+        );
+        s.target_team = Some("l1".into());
+        assert_eq!(s.check(&group, &teams, false), Ok(()));
+        s.distribution = Distribution::Direct;
+        assert_eq!(
+            s.check(&group, &teams, false).unwrap_err().field,
+            "--assign-to"
+        );
+        s.assign_to = Some("ann".into());
+        assert!(s.check(&group, &teams, false).is_err());
+        assert_eq!(s.check(&group, &teams, true), Ok(()));
+        let mut personal = group.clone();
+        personal.kind = AccountKind::Personal;
+        assert!(s.check(&personal, &teams, true).is_err());
+    }
+}
