@@ -90,28 +90,9 @@ impl TestEnv {
 
 /// APPENDs raw messages to the mailbox's INBOX over TLS.
 pub async fn deliver(mb: &TestMailbox, messages: &[Vec<u8>]) {
-    let s = stack();
-    let connector = mailroom_imap::ImapConnector::new(mailroom_imap::ImapOptions {
-        allow_private_hosts: true,
-        extra_ca_file: Some(s.ca_file.clone()),
-        ..Default::default()
-    })
-    .unwrap();
-    let settings = mailroom_core::model::ImapSettings {
-        host: "127.0.0.1".into(),
-        port: s.imaps_port,
-        user: mb.user.clone(),
-        security: Security::ImplicitTls,
-    };
-    mailroom_imap::tools::append(
-        &connector,
-        &settings,
-        &Secret::new(&mb.password),
-        "INBOX",
-        messages,
-    )
-    .await
-    .expect("messages appended");
+    local::deliver(stack(), &mb.user, &mb.password, "INBOX", messages)
+        .await
+        .expect("messages appended");
 }
 
 /// A small message; `id` None leaves out the Message-ID header.
