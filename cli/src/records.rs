@@ -13,13 +13,7 @@ use serde_json::Value;
 use crate::context::Context;
 
 pub fn valid_address(a: &str) -> bool {
-    a.len() <= 254
-        && a.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
-        })
-        && !a
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+    mailroom_core::types::EmailAddress::is_plain(a)
 }
 
 fn name_ok(field: &str, n: &str) -> Result<()> {

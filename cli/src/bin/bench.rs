@@ -299,25 +299,7 @@ async fn requests(json_out: bool) -> Result<()> {
         let secret = ctx.adapters().secrets.seal(name, &Secret::new("x")).await?;
         store
             .create_account(&Account {
-                v: 1,
-                name: name.into(),
-                kind: AccountKind::Group,
                 address: Some(format!("{name}@example.test")),
-                owner: None,
-                imap: ImapSettings {
-                    host: "imap.example.test".into(),
-                    port: 993,
-                    user: name.into(),
-                    security: Security::ImplicitTls,
-                },
-                secret,
-                folders: vec!["INBOX".into()],
-                fetch_since: None,
-                teams: vec![],
-                active: true,
-                created_at: Utc::now(),
-                folder_state: Default::default(),
-                status: AccountStatus::default(),
                 case: case.then(|| CaseSettings {
                     create_case: true,
                     distribution: Distribution::RoundRobin,
@@ -326,9 +308,18 @@ async fn requests(json_out: bool) -> Result<()> {
                     position: None,
                     reopen_on_reply: false,
                 }),
-                person_centric: false,
-                case_error: None,
-                case_error_at: None,
+                ..Account::new(
+                    name,
+                    AccountKind::Group,
+                    ImapSettings {
+                        host: "imap.example.test".into(),
+                        port: 993,
+                        user: name.into(),
+                        security: Security::ImplicitTls,
+                    },
+                    secret,
+                    Utc::now(),
+                )
             })
             .await?;
     }

@@ -1,9 +1,17 @@
-//! Inputs only the operator CLI gives (record adds and JSON-lines imports): pure types, so the
-//! adapter stores them and the CLI builds them without either owning the other's concern.
+//! Inputs an operator gives (accounts, record adds and JSON-lines imports): pure types with
+//! their validation, so the adapter stores them and the CLI (later the API) builds them
+//! without either owning the other's concern.
 
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::error::Invalid;
+use crate::model::{
+    validate_account_name, Account, AccountKind, ImapSettings, SealedSecret, Secret, Security,
+};
 use crate::records::{
     normalize_address, Contact, CrmAccount, Lead, Opportunity, RecordKind, RecordRef,
 };
+use crate::types::EmailAddress;
 
 /// A record as the CLI adds or imports it (cases come from email, never from here).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +53,84 @@ impl NewRecord {
     }
 }
 
+/// A watched mailbox as an operator (or, later, the API) asks for it, before its password is
+/// sealed.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: String,
+    pub kind: AccountKind,
+    pub address: Option<String>,
+    pub owner: Option<String>,
+    pub imap_host: String,
+    pub imap_port: u16,
+    pub imap_user: String,
+    pub security: Security,
+    pub folders: Vec<String>,
+    pub fetch_since: Option<NaiveDate>,
+    pub teams: Vec<String>,
+}
+
+impl NewAccount {
+    /// Refuses what cannot be stored, naming the flag at fault. (Whether the host resolves to
+    /// an allowed address is the IMAP adapter's check, R-F8b.)
+    pub fn validate(&self, password: &Secret) -> Result<(), Invalid> {
+        validate_account_name(&self.name).map_err(|e| Invalid::new("--name", e.message))?;
+        if let Some(a) = &self.address {
+            if !EmailAddress::is_plain(a) {
+                return Err(Invalid::new(
+                    "--address",
+                    format!("{a:?} is not an email address"),
+                ));
+            }
+        }
+        if self.imap_port == 0 {
+            return Err(Invalid::new("--imap-port", "must be between 1 and 65535"));
+        }
+        if self.imap_user.trim().is_empty() {
+            return Err(Invalid::new("--imap-user", "must not be empty"));
+        }
+        if password.expose().is_empty() {
+            return Err(Invalid::new(
+                "--password-stdin",
+                "no password was given on standard input",
+            ));
+        }
+        if self
+            .folders
+            .iter()
+            .any(|f| f.trim().is_empty() || f.contains(['\r', '\n', '"']))
+        {
+            return Err(Invalid::new(
+                "--folder",
+                "folder names must be non-empty and hold no quotes or line breaks",
+            ));
+        }
+        if self.teams.iter().any(|t| t.trim().is_empty()) {
+            return Err(Invalid::new("--team", "team names must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The account to store, its password already sealed; INBOX when no folder was named.
+    pub fn into_account(self, secret: SealedSecret, now: DateTime<Utc>) -> Account {
+        let imap = ImapSettings {
+            host: self.imap_host,
+            port: self.imap_port,
+            user: self.imap_user,
+            security: self.security,
+        };
+        let mut account = Account::new(self.name, self.kind, imap, secret, now);
+        account.address = self.address;
+        account.owner = self.owner;
+        if !self.folders.is_empty() {
+            account.folders = self.folders;
+        }
+        account.fetch_since = self.fetch_since;
+        account.teams = self.teams;
+        account
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +154,50 @@ mod tests {
         });
         assert!(o.addresses().is_empty());
         assert_eq!(o.indexed_account(), None);
+    }
+
+    #[test]
+    fn a_new_account_is_refused_with_its_flag_or_becomes_an_account() {
+        let new = NewAccount {
+            name: "support".into(),
+            kind: AccountKind::Group,
+            address: Some("support@example.test".into()),
+            owner: None,
+            imap_host: "imap.example.test".into(),
+            imap_port: 993,
+            imap_user: "support".into(),
+            security: Security::ImplicitTls,
+            folders: vec![],
+            fetch_since: None,
+            teams: vec!["l1".into()],
+        };
+        let pw = Secret::new("pw");
+        assert_eq!(new.validate(&pw), Ok(()));
+        let field = |n: NewAccount, pw: &Secret| n.validate(pw).unwrap_err().field;
+        let bad = |f: fn(&mut NewAccount)| {
+            let mut n = new.clone();
+            f(&mut n);
+            n
+        };
+        assert_eq!(field(bad(|n| n.name = "a b".into()), &pw), "--name");
+        assert_eq!(
+            field(bad(|n| n.address = Some("x\r\nBcc: y@z.test".into())), &pw),
+            "--address"
+        );
+        assert_eq!(field(bad(|n| n.imap_port = 0), &pw), "--imap-port");
+        assert_eq!(
+            field(bad(|n| n.folders = vec!["a\"b".into()]), &pw),
+            "--folder"
+        );
+        assert_eq!(field(new.clone(), &Secret::new("")), "--password-stdin");
+        let sealed = SealedSecret {
+            key_id: "k".into(),
+            nonce: "n".into(),
+            ciphertext: "c".into(),
+        };
+        let a = new.into_account(sealed, Utc::now());
+        assert_eq!(a.folders, ["INBOX"]);
+        assert_eq!(a.teams, ["l1"]);
+        assert!(a.active && a.folder_state.is_empty());
     }
 }

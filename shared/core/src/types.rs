@@ -46,6 +46,12 @@ impl EmailAddress {
         &self.0
     }
 
+    /// Whether `raw` is an address as written, with nothing to trim or unwrap (the form
+    /// operators type into a flag or a file).
+    pub fn is_plain(raw: &str) -> bool {
+        EmailAddress::parse(raw).is_ok_and(|a| a.0.eq_ignore_ascii_case(raw))
+    }
+
     /// The domain, after the `@`.
     pub fn domain(&self) -> &str {
         self.0.split_once('@').map(|(_, d)| d).unwrap_or_default()
