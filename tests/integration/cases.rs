@@ -10,6 +10,7 @@ use mailroom_core::ports::Crm;
 use mailroom_core::ports::{AccountStore, EmailStore};
 use mailroom_core::records::{CaseStatus, Contact, CrmAccount, Lead, RecordKind, RecordRef};
 use mailroom_core::schedule::Selection;
+use mailroom_core::types::CaseNumber;
 
 use crate::harness::*;
 
@@ -171,7 +172,7 @@ async fn round_robin_over_three_users_and_nine_threads_gives_three_each_in_membe
             .unwrap(),
         9
     );
-    let numbers: Vec<u64> = cases.iter().map(|c| c.number).collect();
+    let numbers: Vec<u64> = cases.iter().map(|c| c.number.get()).collect();
     assert!(
         numbers.windows(2).all(|w| w[0] < w[1]),
         "increasing numbers: {numbers:?}"
@@ -217,7 +218,7 @@ async fn later_emails_of_a_thread_join_its_case_and_its_stream() {
         .ctx
         .adapters()
         .store
-        .stream(&RecordRef::case(n))
+        .stream(&RecordRef::case(n.get()))
         .await
         .unwrap();
     let ids: Vec<_> = stream
@@ -247,7 +248,7 @@ async fn least_busy_picks_the_fewest_open_cases_and_follows_status_changes() {
         .await;
     }
     let cases = c.cases().await;
-    let mut by_user: HashMap<String, u64> = HashMap::new();
+    let mut by_user: HashMap<String, CaseNumber> = HashMap::new();
     for k in &cases {
         by_user.insert(k.assigned_user.clone().unwrap(), k.number);
     }

@@ -130,7 +130,7 @@ async fn fifty_threads_of_three_emails_out_of_order_with_duplicates_make_fifty_c
     assert_eq!(cases.len(), 50, "exactly one case per thread");
     let emails = a.store.list_emails().await.unwrap();
     assert_eq!(emails.len(), 150);
-    let mut thread_case: HashMap<String, u64> = HashMap::new();
+    let mut thread_case: HashMap<String, mailroom_core::types::CaseNumber> = HashMap::new();
     for e in &emails {
         let thread = e.message_id.split('-').next().unwrap().to_string();
         let case = e
@@ -156,14 +156,14 @@ async fn fifty_threads_of_three_emails_out_of_order_with_duplicates_make_fifty_c
         50,
         "advanced once per case"
     );
-    let mut numbers: Vec<u64> = cases.iter().map(|c| c.number).collect();
+    let mut numbers: Vec<u64> = cases.iter().map(|c| c.number.get()).collect();
     numbers.dedup();
     assert_eq!(numbers.len(), 50, "numbers unique");
     // Each case's stream holds its three emails.
     for k in &cases {
         let stream = a
             .store
-            .stream(&mailroom_core::records::RecordRef::case(k.number))
+            .stream(&mailroom_core::records::RecordRef::case(k.number.get()))
             .await
             .unwrap();
         assert_eq!(

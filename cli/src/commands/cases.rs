@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context, command: CasesCommand) -> Result<()> {
             let mut out = Vec::new();
             for c in &cases {
                 let emails: Vec<String> = store
-                    .stream(&RecordRef::case(c.number))
+                    .stream(&RecordRef::case(c.number.get()))
                     .await?
                     .into_iter()
                     .filter(|e| e.kind == "email_received")
@@ -51,6 +51,8 @@ pub async fn run(ctx: &Context, command: CasesCommand) -> Result<()> {
             let status: CaseStatus = status
                 .parse()
                 .map_err(|e: mailroom_core::error::Invalid| anyhow!("status: {e}"))?;
+            let number = mailroom_core::types::CaseNumber::new(number)
+                .map_err(|e| anyhow!("number: {e}"))?;
             let case = store
                 .set_case_status(number, status)
                 .await

@@ -121,7 +121,7 @@ pub async fn run() -> Result<()> {
     cases.sort_by_key(|c| c.number);
     for c in &cases {
         let emails = store
-            .stream(&RecordRef::case(c.number))
+            .stream(&RecordRef::case(c.number.get()))
             .await?
             .iter()
             .filter(|e| e.kind == "email_received")

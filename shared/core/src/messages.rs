@@ -117,7 +117,7 @@ pub struct DispatchEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<RecordRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub case: Option<u64>,
+    pub case: Option<crate::types::CaseNumber>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_user: Option<String>,
 }

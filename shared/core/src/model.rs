@@ -306,7 +306,7 @@ pub struct EmailRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<crate::records::RecordRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub case: Option<u64>,
+    pub case: Option<crate::types::CaseNumber>,
     /// Teams the email belongs to (R-I4); stored as a set, added to by linking.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub teams: Vec<String>,

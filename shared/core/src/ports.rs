@@ -13,6 +13,7 @@ use crate::model::{
     SealedSecret, Secret,
 };
 use crate::records::{Case, MessageEntry, RecordRef, ThreadClaim, User};
+use crate::types::CaseNumber;
 
 pub use crate::error::{ErrorClass, StoreError, StoreResult};
 
@@ -287,7 +288,10 @@ pub trait Crm: Send + Sync {
         &self,
         email: &str,
     ) -> impl Future<Output = StoreResult<Option<RecordRef>>> + Send;
-    fn get_case(&self, number: u64) -> impl Future<Output = StoreResult<Option<Case>>> + Send;
+    fn get_case(
+        &self,
+        number: CaseNumber,
+    ) -> impl Future<Output = StoreResult<Option<Case>>> + Send;
     fn thread_case(
         &self,
         thread_key: &str,
@@ -300,7 +304,7 @@ pub trait Crm: Send + Sync {
         users: &[String],
     ) -> impl Future<Output = StoreResult<HashMap<String, u64>>> + Send;
     /// Atomic, never reused; a crash may leave a gap (R-C7).
-    fn next_case_number(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+    fn next_case_number(&self) -> impl Future<Output = StoreResult<CaseNumber>> + Send;
     fn claim_case(
         &self,
         case: &Case,
@@ -310,7 +314,7 @@ pub trait Crm: Send + Sync {
     /// Attaches the email to a case it belongs to; reopens a closed case when asked.
     fn join_case(
         &self,
-        number: u64,
+        number: CaseNumber,
         link: &EmailLink,
         reopen: bool,
     ) -> impl Future<Output = StoreResult<()>> + Send;

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::types::CaseNumber;
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
@@ -63,6 +65,14 @@ impl RecordRef {
     }
     pub fn case(number: u64) -> Self {
         RecordRef::new(RecordKind::Case, number.to_string())
+    }
+
+    /// The case it names, when it names one.
+    pub fn case_number(&self) -> Option<CaseNumber> {
+        match self.kind {
+            RecordKind::Case => self.id.parse().ok(),
+            _ => None,
+        }
     }
 }
 
@@ -188,7 +198,7 @@ impl std::str::FromStr for CaseStatus {
 pub struct Case {
     #[serde(default = "crate::default_version")]
     pub v: u32,
-    pub number: u64,
+    pub number: CaseNumber,
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -289,7 +299,7 @@ pub struct StreamEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub case: Option<u64>,
+    pub case: Option<CaseNumber>,
 }
 
 /// What the message index knows of a stored email (R-L1 looks replies up here).
@@ -305,7 +315,7 @@ pub struct MessageEntry {
 /// Who holds a thread: its case, and the email that created it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadClaim {
-    pub case: u64,
+    pub case: CaseNumber,
     pub email_id: String,
 }
 

@@ -174,6 +174,13 @@ impl From<CaseNumber> for u64 {
     }
 }
 
+/// Compares with a plain number (tests and counters hold them as such).
+impl PartialEq<u64> for CaseNumber {
+    fn eq(&self, other: &u64) -> bool {
+        self.0 == *other
+    }
+}
+
 impl std::str::FromStr for CaseNumber {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {

@@ -15,6 +15,7 @@ use mailroom_core::messages::IngestPointer;
 use mailroom_core::model::*;
 use mailroom_core::ports::BlobStore;
 use mailroom_core::records::*;
+use mailroom_core::types::CaseNumber;
 
 /// Every rule the specs must show both firing and not firing.
 const RULES: [&str; 7] = ["R-L1", "R-L2", "R-L3", "R-C1", "R-C3", "R-C5", "R-C6"];
@@ -255,7 +256,7 @@ impl World {
                 }))?
             }
             "case" => {
-                let number: u64 = id.parse().map_err(|_| format!("case number {id:?}"))?;
+                let number: CaseNumber = id.parse().map_err(|_| format!("case number {id:?}"))?;
                 let status = o.get("status").unwrap_or_else(|| "New".into());
                 let case = Case {
                     v: 1,
@@ -292,7 +293,7 @@ impl World {
                 .crm
                 .set_counter(&id, words[2].parse().map_err(|_| "counter N")?),
             "status" => {
-                let n: u64 = id.parse().map_err(|_| "status N STATUS")?;
+                let n: CaseNumber = id.parse().map_err(|_| "status N STATUS")?;
                 self.crm
                     .set_case_status(n, words[2].parse().map_err(|e: Invalid| e.to_string())?)
                     .map_err(|e| e.to_string())?;
@@ -382,7 +383,7 @@ impl World {
         let (o, events) = self.last.as_ref().ok_or("expect before any message")?;
         let st = self.crm.state();
         let case_of = |n: &str| -> Result<Case, String> {
-            let n: u64 = n.parse().map_err(|_| format!("case number {n:?}"))?;
+            let n: CaseNumber = n.parse().map_err(|_| format!("case number {n:?}"))?;
             st.cases.get(&n).cloned().ok_or(format!("no case {n}"))
         };
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());

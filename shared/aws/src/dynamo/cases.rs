@@ -16,6 +16,7 @@ use mailroom_core::records::{
     Case, CaseStatus, MessageEntry, RecordKind, RecordRef, StreamEntry, StreamKind, ThreadClaim,
     User,
 };
+use mailroom_core::types::CaseNumber;
 use mailroom_core::SCHEMA_VERSION;
 
 use super::accounts::account_key;
@@ -36,7 +37,11 @@ fn expect_condition(expected: u64, attr: &str, value: &str) -> String {
 impl DynamoStore {
     /// Changes a case's status and keeps the assignee's open-case count exact (R-C3): both in
     /// one transaction, conditional on the status read.
-    pub async fn set_case_status(&self, number: u64, status: CaseStatus) -> StoreResult<Case> {
+    pub async fn set_case_status(
+        &self,
+        number: CaseNumber,
+        status: CaseStatus,
+    ) -> StoreResult<Case> {
         for _ in 0..10 {
             let case: Case = self
                 .get_case(number)
@@ -46,7 +51,7 @@ impl DynamoStore {
                 return Ok(case);
             }
             let mut items = vec![update_op(
-                self.update(record_key(&RecordRef::case(number)))
+                self.update(record_key(&RecordRef::case(number.get())))
                     .update_expression("SET #s = :new")
                     .condition_expression("#s = :old")
                     .expression_attribute_names("#s", "status")
@@ -85,7 +90,7 @@ impl DynamoStore {
 
     /// The writes that link an email: its message-index entry; its parent, case and teams
     /// (R-I4) in one update; its entry in the parent's stream.
-    fn link_items(&self, link: &EmailLink, case: Option<u64>) -> Vec<TransactWriteItem> {
+    fn link_items(&self, link: &EmailLink, case: Option<CaseNumber>) -> Vec<TransactWriteItem> {
         let mut items = Vec::new();
         let mut idx = key(&message_pk(&link.message_id), MESSAGE_SK);
         let entry = MessageEntry {
@@ -110,7 +115,7 @@ impl DynamoStore {
             sets.push("#c = :c");
             update = update
                 .expression_attribute_names("#c", "case")
-                .expression_attribute_values(":c", n(c));
+                .expression_attribute_values(":c", n(c.get()));
         }
         let mut expression = String::new();
         if !sets.is_empty() {
@@ -151,14 +156,14 @@ impl DynamoStore {
         link: &EmailLink,
     ) -> Vec<TransactWriteItem> {
         let mut claim = key(&thread_pk(&case.thread_key), CLAIM_SK);
-        claim.insert("case".into(), n(case.number));
+        claim.insert("case".into(), n(case.number.get()));
         claim.insert("email_id".into(), s(&link.email_id));
         claim.insert("v".into(), n(SCHEMA_VERSION as u64));
         let mut case_item = to_item(
             case,
             &[
                 ("pk", &record_pk(RecordKind::Case.as_str())),
-                ("sk", &case_sk(case.number)),
+                ("sk", &case_sk(case.number.get())),
             ],
         );
         // A set, so joins can ADD to it; DynamoDB has no empty sets, so none at all when empty.
@@ -259,8 +264,8 @@ impl Crm for DynamoStore {
             }))
     }
 
-    async fn get_case(&self, number: u64) -> StoreResult<Option<Case>> {
-        self.get_decoded(record_key(&RecordRef::case(number)), "case")
+    async fn get_case(&self, number: CaseNumber) -> StoreResult<Option<Case>> {
+        self.get_decoded(record_key(&RecordRef::case(number.get())), "case")
             .await
     }
 
@@ -302,7 +307,7 @@ impl Crm for DynamoStore {
         Ok(out)
     }
 
-    async fn next_case_number(&self) -> StoreResult<u64> {
+    async fn next_case_number(&self) -> StoreResult<CaseNumber> {
         let resp = self
             .client()
             .update_item()
@@ -315,9 +320,11 @@ impl Crm for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("next case number", e))?;
-        resp.attributes
+        let n = resp
+            .attributes
             .and_then(|a| get_n(&a, "value"))
-            .ok_or_else(|| StoreError::backend("next case number", "no value returned"))
+            .ok_or_else(|| StoreError::backend("next case number", "no value returned"))?;
+        CaseNumber::new(n).map_err(|e| StoreError::permanent("next case number", e))
     }
 
     async fn claim_case(
@@ -349,11 +356,16 @@ impl Crm for DynamoStore {
         }
     }
 
-    async fn join_case(&self, number: u64, link: &EmailLink, reopen: bool) -> StoreResult<()> {
+    async fn join_case(
+        &self,
+        number: CaseNumber,
+        link: &EmailLink,
+        reopen: bool,
+    ) -> StoreResult<()> {
         let mut items = self.link_items(link, Some(number));
         if !link.participants.is_empty() {
             items.push(update_op(
-                self.update(record_key(&RecordRef::case(number)))
+                self.update(record_key(&RecordRef::case(number.get())))
                     .update_expression("ADD participants :p")
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_values(

@@ -16,7 +16,7 @@ pub(super) fn record_key(r: &RecordRef) -> Item {
     match r.kind {
         RecordKind::Case => key(
             &record_pk(r.kind.as_str()),
-            &case_sk(r.id.parse().unwrap_or(0)),
+            &case_sk(r.id.parse::<u64>().unwrap_or(0)),
         ),
         _ => key(&record_pk(r.kind.as_str()), &r.id),
     }

@@ -14,6 +14,7 @@ use crate::ports::{AssignmentGuard, Claim, Crm, EmailLink, Outgoing, Queue, Stor
 use crate::records::{
     normalize_address, Case, CaseStatus, RecordKind, RecordRef, ThreadClaim, User,
 };
+use crate::types::CaseNumber;
 use crate::SCHEMA_VERSION;
 
 /// Per-invocation state of a [`LinkService`]: team members read once per batch, and claims of
@@ -47,7 +48,7 @@ impl LinkCache {
 pub struct LinkOutcome {
     pub parent: Option<RecordRef>,
     pub rule: Option<&'static str>,
-    pub case: Option<u64>,
+    pub case: Option<CaseNumber>,
     pub case_created: bool,
     pub assigned_user: Option<String>,
     pub case_error: Option<String>,
@@ -56,7 +57,7 @@ pub struct LinkOutcome {
 /// The case an email ended on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CaseResult {
-    number: u64,
+    number: CaseNumber,
     /// This email created it (also on a retry after its own claim committed).
     created: bool,
     assigned_user: Option<String>,
@@ -122,7 +123,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             .case
             .as_ref()
             .filter(|s| s.create_case && account.kind == AccountKind::Group);
-        let case_number = found.parent.as_ref().and_then(case_of);
+        let case_number = found.parent.as_ref().and_then(RecordRef::case_number);
         // R-C1, R-C5: auto-replies and bounces never open a case.
         let may_create =
             settings.is_some() && case_number.is_none() && !(email.auto_submitted || email.bounce);
@@ -164,7 +165,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 };
                 let case = self.create_case(&input, &mut link).await?;
                 outcome.case = Some(case.number);
-                outcome.parent = Some(RecordRef::case(case.number));
+                outcome.parent = Some(RecordRef::case(case.number.get()));
                 outcome.case_created = case.created;
                 outcome.assigned_user = case.assigned_user;
                 outcome.case_error = case.error;
@@ -205,10 +206,10 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         if email.dmarc_fail {
             return Ok(found);
         }
-        if let Some(n) = email.subject.as_deref().and_then(case_tag).map(|n| n.get()) {
+        if let Some(n) = email.subject.as_deref().and_then(case_tag) {
             if let Some(case) = self.crm.get_case(n).await? {
                 if self.is_participant(&case, senders).await? {
-                    found.parent = Some(RecordRef::case(n));
+                    found.parent = Some(RecordRef::case(n.get()));
                     found.rule = Some("R-L2");
                     found.thread = Some(case.thread_key.clone());
                 }
@@ -225,7 +226,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         account: &Account,
         found: &Found,
         settings: Option<&CaseSettings>,
-        case_number: Option<u64>,
+        case_number: Option<CaseNumber>,
         may_create: bool,
     ) -> EmailLink {
         let mut teams = if account.kind == AccountKind::Group {
@@ -324,7 +325,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             return self.existing_claim(claim, link, reopen).await;
         }
         let number = self.crm.next_case_number().await?;
-        link.parent = Some(RecordRef::case(number));
+        link.parent = Some(RecordRef::case(number.get()));
         for _attempt in 0..20 {
             let chosen = self.assign(account, input.settings).await?;
             let case = new_case(number, input, link, &chosen);
@@ -366,7 +367,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         reopen: bool,
     ) -> StoreResult<CaseResult> {
         let number = claim.case;
-        link.parent = Some(RecordRef::case(number));
+        link.parent = Some(RecordRef::case(number.get()));
         if claim.email_id == link.email_id {
             self.crm.join_case(number, link, false).await?;
             let assigned_user = self
@@ -529,17 +530,14 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
     }
 }
 
-/// The case number a parent names, when it is a case.
-fn case_of(parent: &RecordRef) -> Option<u64> {
-    match parent.kind {
-        RecordKind::Case => parent.id.parse().ok(),
-        _ => None,
-    }
-}
-
 /// R-C2: the case an email opens: name from the subject, description from the text body,
 /// account/contact/lead from the sender, the target team, New or Assigned.
-fn new_case(number: u64, input: &CaseInput<'_>, link: &EmailLink, chosen: &Assignment) -> Case {
+fn new_case(
+    number: CaseNumber,
+    input: &CaseInput<'_>,
+    link: &EmailLink,
+    chosen: &Assignment,
+) -> Case {
     let (email, sender) = (input.email, input.sender);
     Case {
         v: SCHEMA_VERSION,

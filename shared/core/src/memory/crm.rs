@@ -18,6 +18,7 @@ use crate::records::{
     normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, MessageEntry, RecordKind,
     RecordRef, StreamEntry, StreamKind, ThreadClaim, User,
 };
+use crate::types::CaseNumber;
 
 /// Why a claim's transaction was cancelled, told apart as the adapter does: by whether the
 /// thread claim (its first item) failed.
@@ -139,7 +140,7 @@ impl MemoryCrm {
                 *st.loads.entry(u.clone()).or_default() += 1;
             }
             let c = st.counters.entry("case".into()).or_default();
-            *c = (*c).max(case.number);
+            *c = (*c).max(case.number.get());
             let mut case = case;
             case.participants = union(&case.participants, &[]);
             st.cases.insert(case.number, case);
@@ -180,7 +181,7 @@ impl MemoryCrm {
 
     /// The adapter's `set_case_status`: the status and the assignee's open count change
     /// together, the count only when the case moves between open and not open (R-C3).
-    pub fn set_case_status(&self, number: u64, status: CaseStatus) -> StoreResult<Case> {
+    pub fn set_case_status(&self, number: CaseNumber, status: CaseStatus) -> StoreResult<Case> {
         let mut st = self.st();
         let case = st
             .cases
@@ -246,7 +247,7 @@ impl Crm for MemoryCrm {
         }))
     }
 
-    async fn get_case(&self, number: u64) -> StoreResult<Option<Case>> {
+    async fn get_case(&self, number: CaseNumber) -> StoreResult<Option<Case>> {
         Ok(self.st().cases.get(&number).cloned())
     }
 
@@ -275,11 +276,11 @@ impl Crm for MemoryCrm {
             .collect())
     }
 
-    async fn next_case_number(&self) -> StoreResult<u64> {
+    async fn next_case_number(&self) -> StoreResult<CaseNumber> {
         let mut st = self.st();
         let c = st.counters.entry("case".into()).or_default();
         *c += 1;
-        Ok(*c)
+        CaseNumber::new(*c).map_err(|e| StoreError::permanent("next case number", e))
     }
 
     async fn claim_case(
@@ -329,7 +330,7 @@ impl Crm for MemoryCrm {
                 )
             };
             st.streams
-                .entry(RecordRef::case(case.number).to_string())
+                .entry(RecordRef::case(case.number.get()).to_string())
                 .or_default()
                 .insert("case_created".into(), created);
             // A failed link write (the email not stored) is not the claim's item: Moved.
@@ -342,7 +343,12 @@ impl Crm for MemoryCrm {
         })
     }
 
-    async fn join_case(&self, number: u64, link: &EmailLink, reopen: bool) -> StoreResult<()> {
+    async fn join_case(
+        &self,
+        number: CaseNumber,
+        link: &EmailLink,
+        reopen: bool,
+    ) -> StoreResult<()> {
         self.transact(|st| -> Result<(), String> {
             st.link(link, Some(number))?;
             if !link.participants.is_empty() {
@@ -394,6 +400,10 @@ mod tests {
 
     const AT: &str = "2026-03-03T10:00:00Z";
 
+    fn cn(n: u64) -> CaseNumber {
+        CaseNumber::new(n).unwrap()
+    }
+
     fn case(number: u64, thread: &str, user: Option<&str>) -> Case {
         let status = if user.is_some() { "Assigned" } else { "New" };
         from_value(
@@ -441,12 +451,15 @@ mod tests {
         let c1 = case(1, "root", Some("ann"));
         assert_eq!(claim(&crm, &c1, Some(g), &l1).await, Claim::Created);
         let st = crm.state();
-        assert_eq!(st.cases[&1].participants, ["a@x.example", "c@x.example"]);
+        assert_eq!(
+            st.cases[&cn(1)].participants,
+            ["a@x.example", "c@x.example"]
+        );
         assert_eq!(st.threads["root"].email_id, "e1");
         assert_eq!((st.counters["rr#support"], st.loads["ann"]), (1, 1));
         assert_eq!(
             (st.emails["e1"].case, &st.emails["e1"].teams[..]),
-            (Some(1), &["support".to_string()][..])
+            (Some(cn(1)), &["support".to_string()][..])
         );
         assert_eq!(st.messages["e1@x.example"].thread_key, "root");
         let stream = crm.stream(&RecordRef::case(1));
@@ -464,7 +477,7 @@ mod tests {
         )
         .await;
         let holder = ThreadClaim {
-            case: 1,
+            case: cn(1),
             email_id: "e1".into(),
         };
         assert_eq!(taken, Claim::ThreadTaken(holder));
@@ -510,7 +523,7 @@ mod tests {
     async fn case_numbers_are_atomic_and_never_reused() {
         let crm = MemoryCrm::default();
         let all = futures::future::join_all((0..50).map(|_| crm.next_case_number())).await;
-        let mut numbers: Vec<u64> = all.into_iter().map(Result::unwrap).collect();
+        let mut numbers: Vec<u64> = all.into_iter().map(|n| n.unwrap().get()).collect();
         numbers.sort();
         assert_eq!(numbers, (1..=50).collect::<Vec<_>>());
         assert_eq!(crm.counter("case").await.unwrap(), 50);
@@ -524,27 +537,27 @@ mod tests {
         crm.add_case(case(5, "root", Some("ann")), "e0").unwrap();
         crm.add_email("e1");
         let l = link("e1", "root", Some(RecordRef::case(5)));
-        crm.join_case(5, &l, false).await.unwrap();
-        crm.join_case(5, &l, false).await.unwrap(); // a redelivery: no second effect
+        crm.join_case(cn(5), &l, false).await.unwrap();
+        crm.join_case(cn(5), &l, false).await.unwrap(); // a redelivery: no second effect
         let st = crm.state();
         let p = ["a@x.example", "b@x.example", "c@x.example"];
-        assert_eq!(st.cases[&5].participants, p);
+        assert_eq!(st.cases[&cn(5)].participants, p);
         assert_eq!(crm.stream(&RecordRef::case(5)).len(), 1);
         assert_eq!(st.emails["e1"].parent, Some(RecordRef::case(5)));
 
-        crm.set_case_status(5, CaseStatus::Closed).unwrap();
+        crm.set_case_status(cn(5), CaseStatus::Closed).unwrap();
         assert_eq!(crm.state().loads["ann"], 0);
-        crm.join_case(5, &l, false).await.unwrap();
-        assert_eq!(crm.state().cases[&5].status, CaseStatus::Closed);
-        crm.join_case(5, &l, true).await.unwrap();
-        assert_eq!(crm.state().cases[&5].status, CaseStatus::Assigned);
+        crm.join_case(cn(5), &l, false).await.unwrap();
+        assert_eq!(crm.state().cases[&cn(5)].status, CaseStatus::Closed);
+        crm.join_case(cn(5), &l, true).await.unwrap();
+        assert_eq!(crm.state().cases[&cn(5)].status, CaseStatus::Assigned);
         assert_eq!(crm.state().loads["ann"], 1);
 
         // A case that does not exist refuses the participants, and the link with them.
         crm.add_email("e2");
         let before = crm.state();
         let l2 = link("e2", "root", Some(RecordRef::case(9)));
-        assert!(crm.join_case(9, &l2, false).await.is_err());
+        assert!(crm.join_case(cn(9), &l2, false).await.is_err());
         assert_eq!(crm.state(), before);
     }
 

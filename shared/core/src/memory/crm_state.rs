@@ -8,13 +8,14 @@ use crate::records::{
     normalize_address, Case, Contact, CrmAccount, Lead, MessageEntry, RecordRef, StreamEntry,
     StreamKind, ThreadClaim, User,
 };
+use crate::types::CaseNumber;
 use crate::SCHEMA_VERSION;
 
 /// What linking wrote onto a stored email (the adapter's `EMAIL#<id>` update).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkedEmail {
     pub parent: Option<RecordRef>,
-    pub case: Option<u64>,
+    pub case: Option<CaseNumber>,
     /// A set, as in DynamoDB: sorted, no duplicates.
     pub teams: Vec<String>,
 }
@@ -31,7 +32,7 @@ pub struct CrmState {
     pub teams: BTreeSet<String>,
     /// `ADDR#<address>`: sort key `<type>#<id>` (users too) to a contact's account.
     pub addresses: BTreeMap<String, BTreeMap<String, Option<String>>>,
-    pub cases: BTreeMap<u64, Case>,
+    pub cases: BTreeMap<CaseNumber, Case>,
     /// `THREAD#<key>`: who holds the thread (R-C4).
     pub threads: BTreeMap<String, ThreadClaim>,
     /// `MSGID#<message id>` (R-L1).
@@ -52,7 +53,11 @@ impl CrmState {
     /// The adapter's `link_items`: the message index entry, the email's parent, case and
     /// teams (conditional on the email existing, and only when there is something to set),
     /// and the parent's stream entry.
-    pub(super) fn link(&mut self, link: &EmailLink, case: Option<u64>) -> Result<(), String> {
+    pub(super) fn link(
+        &mut self,
+        link: &EmailLink,
+        case: Option<CaseNumber>,
+    ) -> Result<(), String> {
         self.messages.insert(
             link.message_id.clone(),
             MessageEntry {
@@ -105,7 +110,7 @@ pub(super) fn entry(
     kind: StreamKind,
     link: &EmailLink,
     subject: Option<String>,
-    case: Option<u64>,
+    case: Option<CaseNumber>,
 ) -> StreamEntry {
     StreamEntry {
         v: SCHEMA_VERSION,
