@@ -38,7 +38,14 @@ where
             .await;
         }
     };
-    let batch = &intake.batch(&context);
+    // Only records that decode reach intake; the batch counts them so replies know when
+    // every first email of a thread has linked.
+    let decodable = event
+        .records
+        .iter()
+        .filter(|r| decode::<IngestPointer>(r.body.as_deref().unwrap_or_default()).is_ok())
+        .count();
+    let batch = &intake.batch(&context, decodable);
     process_batch(event, 10, |record| async move {
         let pointer: IngestPointer = decode(record.body.as_deref().unwrap_or_default())?;
         let done = batch.take(&pointer, Utc::now()).await?;

@@ -1,12 +1,10 @@
-//! Intake: everything one ingest pointer leads to, in order. Ingest (parse, dedupe,
-//! quarantine, R-I1/R-I2), linking and email-to-case (R-L, R-C), then the copies in the inbox
-//! of each user who receives the email (R-I4), with that user's filters applied (R-X2).
-//!
-//! The ingest function's handler only decodes queue records and calls [`IntakeBatch::take`];
-//! the CLI and tests drive the same code.
+//! [`Intake`]: one ingest pointer all the way, through the ports. The ingest function's
+//! handler only decodes queue records and calls [`IntakeBatch::take`]; the CLI and tests drive
+//! the same code.
 
 use chrono::{DateTime, Utc};
 
+use super::order::BatchOrder;
 use crate::cases::{LinkCache, LinkOutcome, LinkService};
 use crate::filters::{user_copy, Filter, FilterInput, InboxCopy};
 use crate::ingest::{IngestOutcome, IngestService};
@@ -50,6 +48,7 @@ pub struct IntakeBatch<'a, S, C, B, Q> {
     intake: &'a Intake<'a, S, C, B, Q>,
     context: &'a BatchContext,
     linker: LinkService<'a, C, Q>,
+    order: BatchOrder,
 }
 
 impl<'a, S, C, B, Q> Intake<'a, S, C, B, Q>
@@ -74,10 +73,16 @@ where
         })
     }
 
-    pub fn batch(&'a self, context: &'a BatchContext) -> IntakeBatch<'a, S, C, B, Q> {
+    /// Intake of a batch of `records` pointers; each is taken once with [`IntakeBatch::take`].
+    pub fn batch(
+        &'a self,
+        context: &'a BatchContext,
+        records: usize,
+    ) -> IntakeBatch<'a, S, C, B, Q> {
         IntakeBatch {
             intake: self,
             context,
+            order: BatchOrder::new(records),
             linker: LinkService {
                 crm: self.crm,
                 events: self.events,
@@ -106,6 +111,7 @@ where
             filters: &self.context.filters,
             skips: self.intake.store,
         };
+        let ingesting = self.order.ingesting();
         let (outcome, email) = ingest.ingest_with_record(pointer, now).await?;
         let account = self
             .context
@@ -118,6 +124,13 @@ where
                 outcome,
                 link: None,
             });
+        };
+        // A thread's first email links before the replies of this batch (see `order.rs`).
+        let _starter = if email.in_reply_to.is_empty() && email.references.is_empty() {
+            Some(ingesting.starter())
+        } else {
+            ingesting.reply().await;
+            None
         };
         // Linking runs on every delivery, duplicates too: it is idempotent, and a crash
         // between storing and linking must not leave an email without its case.
