@@ -19,6 +19,8 @@ use mailroom_core::schedule::Selection;
 use mailroom_core::SCHEMA_VERSION;
 use serde_json::{json, Value};
 
+mod samples;
+
 #[derive(Parser)]
 #[command(
     name = "mailroom",
@@ -268,6 +270,11 @@ enum CasesCommand {
 enum LocalCommand {
     /// Install what is missing, start and provision the local stack (idempotent).
     Up {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prepare the stack for the sample events in events/ (accounts, mail, raw objects).
+    PrepareEvents {
         #[arg(long)]
         json: bool,
     },
@@ -787,6 +794,7 @@ async fn local_cmd(prefix: &str, command: LocalCommand) -> Result<()> {
             Ok(())
         }
         LocalCommand::Down => local::down(),
+        LocalCommand::PrepareEvents { json } => samples::run(prefix, json).await,
         LocalCommand::Mailbox { command } => match command {
             MailboxCommand::Add { user, password } => {
                 let password = password.unwrap_or_else(|| format!("{user}-pass"));
