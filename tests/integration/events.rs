@@ -139,7 +139,8 @@ async fn every_sample_event_answers_as_its_expected_file_says() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// A missing variable stops the function at init with the variable named (Display, not Debug).
+/// A missing or unusable variable stops the function at init with the variable named (the
+/// message, not a struct dump or a quoted string).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_refused_at_init_names_the_variable() {
     let bins = tokio::task::spawn_blocking(function_binaries)
@@ -154,11 +155,7 @@ async fn a_function_refused_at_init_names_the_variable() {
     ];
     for name in FUNCTIONS {
         let mut function = Function::start(&bins[*name], name, &env).await;
-        let status = tokio::time::timeout(Duration::from_secs(30), function.child.wait())
-            .await
-            .expect("the function stops at init")
-            .unwrap();
-        let log = function.log();
+        let (status, log) = function.exit().await;
         assert!(!status.success(), "{name}: {log}");
         assert!(
             log.contains("invalid configuration: MAILROOM_TABLE: is required"),
@@ -166,6 +163,23 @@ async fn a_function_refused_at_init_names_the_variable() {
         );
         assert!(!log.contains("ConfigError"), "{name}: {log}");
     }
+
+    // A variable read after the configuration (the poller's CA file) is named the same way.
+    let mut env = env.to_vec();
+    env.extend([
+        ("MAILROOM_TABLE", "t".to_string()),
+        ("MAILROOM_IMAP_CA_FILE", "/nonexistent/ca.pem".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+    ]);
+    let mut function = Function::start(&bins["poller"], "poller", &env).await;
+    let (status, log) = function.exit().await;
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("Error: MAILROOM_IMAP_CA_FILE: cannot read /nonexistent/ca.pem"),
+        "{log}"
+    );
 }
 
 /// Runs `mailroom --prefix <p> local prepare-events --json`, the command the README gives.
@@ -348,6 +362,8 @@ struct Function {
     next: mpsc::UnboundedSender<(String, Vec<u8>)>,
     answers: mpsc::UnboundedReceiver<(String, Answer)>,
     log: Arc<Mutex<String>>,
+    /// Copy stdout and stderr into `log` until the process closes them.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     name: String,
     count: usize,
 }
@@ -383,13 +399,16 @@ impl Function {
             .kill_on_drop(true);
         let mut child = cmd.spawn().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
-        tokio::spawn(collect(child.stdout.take().unwrap(), log.clone()));
-        tokio::spawn(collect(child.stderr.take().unwrap(), log.clone()));
+        let readers = vec![
+            tokio::spawn(collect(child.stdout.take().unwrap(), log.clone())),
+            tokio::spawn(collect(child.stderr.take().unwrap(), log.clone())),
+        ];
         Function {
             child,
             next,
             answers,
             log,
+            readers,
             name: name.to_string(),
             count: 0,
         }
@@ -411,6 +430,18 @@ impl Function {
             status = self.child.wait() => Err(format!("the function exited: {status:?}")),
             _ = tokio::time::sleep(ANSWER_TIMEOUT) => Err(format!("no answer in {ANSWER_TIMEOUT:?}")),
         }
+    }
+
+    /// Waits for the process to stop by itself (an init failure) and returns its whole log.
+    async fn exit(&mut self) -> (std::process::ExitStatus, String) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the function stops at init")
+            .unwrap();
+        for reader in self.readers.drain(..) {
+            let _ = reader.await;
+        }
+        (status, self.log())
     }
 
     fn log(&self) -> String {

@@ -2,10 +2,17 @@
 
 use mailroom_core::limits::{ConfigError, Limits};
 
-/// A refused configuration as a function's `main` returns it. Rust prints an error returned from
-/// `main` with `{:?}`, so this Debug is the message itself: the log reads
-/// `Error: invalid configuration: MAILROOM_TABLE: is required`, not a struct dump.
-pub struct StartupError(pub ConfigError);
+/// A refused start as a function's `main` returns it. Rust prints an error returned from `main`
+/// with `{:?}`, so this Debug is the message itself: the log reads
+/// `Error: invalid configuration: MAILROOM_TABLE: is required`, not a struct dump or a quoted
+/// string.
+pub struct StartupError(Box<dyn std::error::Error + Send + Sync>);
+
+impl StartupError {
+    pub fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StartupError(cause.into())
+    }
+}
 
 impl std::fmt::Debug for StartupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -21,7 +28,7 @@ impl std::fmt::Display for StartupError {
 
 impl std::error::Error for StartupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+        self.0.source()
     }
 }
 
@@ -108,7 +115,7 @@ impl Config {
 
     /// [`Config::from_env`] for a Lambda's `main`: see [`StartupError`].
     pub fn from_env_at_start() -> Result<Config, StartupError> {
-        Config::from_env().map_err(StartupError)
+        Config::from_env().map_err(StartupError::new)
     }
 }
 
@@ -174,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_refused_start_prints_the_message_not_a_struct() {
-        let err = StartupError(Config::from_lookup(env(&BASE[1..])).unwrap_err());
+        let err = StartupError::new(Config::from_lookup(env(&BASE[1..])).unwrap_err());
         let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
         // What `main` prints for a returned error.
         assert_eq!(
