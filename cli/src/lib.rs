@@ -8,6 +8,7 @@
 //!   code the Lambdas run), draining each queue, with per-account totals.
 //! - [`accounts`]: adding accounts (validation, sealing the password).
 //! - [`records`]: CRM records, users and teams from flags and JSON-lines imports.
+//! - [`samples`]: readies the local stack for the sample events in `events/`.
 //! - [`views`]: everything the CLI prints, text and JSON (the `--json` shapes are a contract).
 //!
 //! The commands themselves belong to the binary: `main.rs` parses and dispatches to
@@ -18,4 +19,5 @@ pub mod context;
 pub mod cycle;
 pub mod local;
 pub mod records;
+pub mod samples;
 pub mod views;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::cycle::AccountCycle;
 use crate::local::{LocalMailbox, StackInfo};
+use crate::samples::Prepared;
 
 pub fn account(a: &Account) -> Value {
     json!({
@@ -285,6 +286,29 @@ pub fn print_local_up(
             println!("  mailbox {} (password {})", m.user, m.password);
         }
     }
+}
+
+/// `local prepare-events`: what the sample events will find.
+pub fn print_prepared_events(prepared: &Prepared, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(prepared)?);
+        return Ok(());
+    }
+    println!("sample events ready (prefix {}):", prepared.prefix);
+    for a in &prepared.accounts {
+        println!(
+            "  account {}: {}; mailbox {} holds {} message(s), {} delivered now",
+            a.name,
+            if a.created { "created" } else { "kept" },
+            a.mailbox,
+            a.messages,
+            a.delivered
+        );
+    }
+    for o in &prepared.objects {
+        println!("  s3://{}/{} <- {}", o.bucket, o.key, o.fixture);
+    }
+    Ok(())
 }
 
 pub fn print_mailboxes(list: &[LocalMailbox], json: bool) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ mod adapters;
 mod cases;
 mod cli;
 mod concurrency;
+mod events;
 mod filters;
 mod harness;
 mod pipeline;

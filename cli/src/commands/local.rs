@@ -5,12 +5,17 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context as _, Result};
 use clap::Subcommand;
 use mailroom::context::connect;
-use mailroom::{local, views};
+use mailroom::{local, samples, views};
 
 #[derive(Subcommand)]
 pub enum LocalCommand {
     /// Install what is missing, start and provision the local stack (idempotent).
     Up {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prepare the stack for the sample events in events/ (accounts, mail, raw objects).
+    PrepareEvents {
         #[arg(long)]
         json: bool,
     },
@@ -58,6 +63,12 @@ pub async fn run(prefix: &str, command: LocalCommand) -> Result<()> {
             let resources = &ctx.config().resources;
             views::print_local_up(&info, &ctx.prefix, &mailboxes, resources, json);
             Ok(())
+        }
+        LocalCommand::PrepareEvents { json } => {
+            let info = local::up()?;
+            let ctx = connect(prefix).await?;
+            let prepared = samples::prepare(&ctx, &info).await?;
+            views::print_prepared_events(&prepared, json)
         }
         LocalCommand::Down => local::down(),
         LocalCommand::Mailbox { command } => match command {

@@ -7,7 +7,8 @@ use mailroom_aws::{Adapters, Clients, Config};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     mailroom_runtime::init_tracing();
-    let config = Config::from_env()?;
+    // A refused variable is named in the init log (StartupError prints its message).
+    let config = Config::from_env_at_start()?;
     let adapters = Adapters::new(&Clients::from_env().await, config);
     let intake = &adapters.intake();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

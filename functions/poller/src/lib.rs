@@ -51,8 +51,8 @@ impl Poller {
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Polls every job of the batch; a job fails (and is retried) only when a backing service
-/// failed. Mailbox problems are recorded on the account and the job succeeds.
+/// Polls every job of the batch; a job fails (and is retried) when a backing service failed or
+/// its account does not exist. Mailbox problems are recorded on the account and the job succeeds.
 pub async fn handle<A, S, M, B, Q, F>(
     service: &PollService<'_, A, S, M, B, Q, F>,
     event: SqsEvent,
@@ -68,6 +68,12 @@ where
     process_batch(event, 10, |record| async move {
         let job: PollJob = decode(record.body.as_deref().unwrap_or_default())?;
         let report = service.poll(&job.account, Utc::now()).await?;
+        // A job naming no account (deleted since it was queued, or written by hand) fails, so
+        // it is retried and then dead-lettered where an operator sees it, instead of answering
+        // success. An inactive account is a normal skip and succeeds.
+        if report.not_polled.as_deref() == Some("unknown account") {
+            return Err(format!("unknown account {:?}", job.account).into());
+        }
         match &report.error {
             Some(e) => tracing::warn!(
                 account = %report.account,

@@ -2,13 +2,16 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use mailroom_aws::config::StartupError;
 use mailroom_aws::{Adapters, Clients, Config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     mailroom_runtime::init_tracing();
-    let config = Config::from_env()?;
-    let poller = poller::Poller::new(Adapters::new(&Clients::from_env().await, config))?;
+    // A refused variable is named in the init log (StartupError prints its message).
+    let config = Config::from_env_at_start()?;
+    let poller = poller::Poller::new(Adapters::new(&Clients::from_env().await, config))
+        .map_err(StartupError::new)?;
     let poller = &poller;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let (response, _) = poller::handle(&poller.service(), event.payload).await;

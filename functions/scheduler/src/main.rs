@@ -8,7 +8,8 @@ use mailroom_core::schedule::Selection;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     mailroom_runtime::init_tracing();
-    let config = Config::from_env()?;
+    // A refused variable is named in the init log (StartupError prints its message).
+    let config = Config::from_env_at_start()?;
     let adapters = Adapters::new(&Clients::from_env().await, config);
     let ports = &scheduler::Scheduler::aws(&adapters);
     lambda_runtime::run(service_fn(

@@ -2,6 +2,36 @@
 
 use mailroom_core::limits::{ConfigError, Limits};
 
+/// A refused start as a function's `main` returns it. Rust prints an error returned from `main`
+/// with `{:?}`, so this Debug is the message itself: the log reads
+/// `Error: invalid configuration: MAILROOM_TABLE: is required`, not a struct dump or a quoted
+/// string.
+pub struct StartupError(Box<dyn std::error::Error + Send + Sync>);
+
+impl StartupError {
+    pub fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StartupError(cause.into())
+    }
+}
+
+impl std::fmt::Debug for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for StartupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// Names of the deployed resources (from template.yaml outputs, or the local stack).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resources {
@@ -82,6 +112,11 @@ impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|k| std::env::var(k).ok())
     }
+
+    /// [`Config::from_env`] for a Lambda's `main`: see [`StartupError`].
+    pub fn from_env_at_start() -> Result<Config, StartupError> {
+        Config::from_env().map_err(StartupError::new)
+    }
 }
 
 fn number<T: std::str::FromStr + Copy>(
@@ -141,6 +176,17 @@ mod tests {
         assert_eq!(
             Config::from_lookup(env(&bad)).unwrap_err().field,
             "MAILROOM_ALLOW_PRIVATE_HOSTS"
+        );
+    }
+
+    #[test]
+    fn a_refused_start_prints_the_message_not_a_struct() {
+        let err = StartupError::new(Config::from_lookup(env(&BASE[1..])).unwrap_err());
+        let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
+        // What `main` prints for a returned error.
+        assert_eq!(
+            format!("{boxed:?}"),
+            "invalid configuration: MAILROOM_TABLE: is required"
         );
     }
 }
