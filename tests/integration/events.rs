@@ -3,7 +3,7 @@
 //! stack prepared by `mailroom local prepare-events`. Each answer is compared with the event's
 //! `.expected.json` (the format and matching rule are in events/README.md).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,6 +14,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
+
+use mailroom_runtime::samples::{compare, sample_events};
 
 use crate::harness::*;
 
@@ -64,7 +66,7 @@ async fn every_sample_event_answers_as_its_expected_file_says() {
         ("MAILROOM_IMAP_CA_FILE", s.ca_file.clone()),
     ];
 
-    let events = sample_events();
+    let events = sample_events(&mailroom::local::repo_root().join("events"));
     // Pipeline order (the scheduler queues, the poller fetches, ingest stores), then the rest.
     let mut order: Vec<&String> = FUNCTIONS
         .iter()
@@ -198,102 +200,6 @@ async fn prepare_events(prefix: &str) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
-}
-
-/// One event file and its expected answer.
-struct Sample {
-    path: PathBuf,
-    /// `events/<function>/<name>.json`, for messages.
-    name: String,
-    expected: Value,
-}
-
-/// Every event by function folder, in name order.
-fn sample_events() -> BTreeMap<String, Vec<Sample>> {
-    let root = mailroom::local::repo_root().join("events");
-    let mut out = BTreeMap::new();
-    for dir in std::fs::read_dir(&root).unwrap() {
-        let dir = dir.unwrap().path();
-        if !dir.is_dir() {
-            continue;
-        }
-        let folder = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|f| f.unwrap().path())
-            .filter(|f| {
-                let name = f.file_name().unwrap().to_string_lossy();
-                name.ends_with(".json") && !name.ends_with(".expected.json")
-            })
-            .collect();
-        files.sort();
-        let events = files
-            .into_iter()
-            .map(|path| {
-                let file = path.file_name().unwrap().to_string_lossy();
-                let name = format!("events/{folder}/{file}");
-                let expected = path.with_extension("expected.json");
-                let text = std::fs::read_to_string(&expected)
-                    .unwrap_or_else(|e| panic!("{name}: no expected answer beside it ({e})"));
-                let expected = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("{}: {e}", expected.display()));
-                Sample {
-                    path,
-                    name,
-                    expected,
-                }
-            })
-            .collect();
-        out.insert(folder, events);
-    }
-    out
-}
-
-/// `want` matches `got`: objects as subsets, arrays element by element with equal lengths,
-/// anything else by equality (events/README.md).
-fn compare(want: &Value, got: &Value, path: &str, problems: &mut Vec<String>) {
-    match (want, got) {
-        (Value::Object(w), Value::Object(g)) => {
-            for (k, wv) in w {
-                match g.get(k) {
-                    Some(gv) => compare(wv, gv, &format!("{path}.{k}"), problems),
-                    None => problems.push(format!("{path}.{k}: missing in {got}")),
-                }
-            }
-        }
-        (Value::Array(w), Value::Array(g)) if w.len() == g.len() => {
-            for (i, (wv, gv)) in w.iter().zip(g).enumerate() {
-                compare(wv, gv, &format!("{path}[{i}]"), problems);
-            }
-        }
-        _ if want == got => {}
-        _ => problems.push(format!("{path}: expected {want}, got {got}")),
-    }
-}
-
-#[test]
-fn expected_answers_match_as_subsets_with_arrays_of_equal_length() {
-    let check = |want: Value, got: Value| {
-        let mut problems = Vec::new();
-        compare(&want, &got, "response", &mut problems);
-        problems
-    };
-    let got = serde_json::json!({"cycle": "c", "accounts": 2, "queued": ["a", "b"]});
-    assert!(check(serde_json::json!({"cycle": "c"}), got.clone()).is_empty());
-    assert!(check(serde_json::json!({"queued": ["a", "b"]}), got.clone()).is_empty());
-    assert_eq!(
-        check(serde_json::json!({"queued": ["a"]}), got.clone()).len(),
-        1
-    );
-    assert_eq!(
-        check(serde_json::json!({"cycle": "d"}), got.clone()).len(),
-        1
-    );
-    assert_eq!(check(serde_json::json!({"missing": 1}), got).len(), 1);
-    let none = serde_json::json!({"batchItemFailures": []});
-    let one = serde_json::json!({"batchItemFailures": [{"itemIdentifier": "x"}]});
-    assert_eq!(check(none.clone(), one.clone()).len(), 1);
-    assert_eq!(check(one, none).len(), 1);
 }
 
 /// Builds the function binaries, as `cargo lambda watch` does, once per test process. They are

@@ -97,4 +97,67 @@ mod tests {
             assert!(e.id.starts_with(e.kind.as_str()));
         }
     }
+
+    /// The function's folder of sample events (`events/<function>/`).
+    fn samples(function: &str) -> Vec<mailroom_runtime::samples::Sample> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        let mut all = mailroom_runtime::samples::sample_events(&root);
+        let samples = all.remove(function).unwrap_or_default();
+        assert!(!samples.is_empty(), "no sample events for {function}");
+        samples
+    }
+
+    /// Every sample ingest batch through the handler on fakes: the raw objects its pointers
+    /// name are stored first, as the poller would have; the answer is as expected.
+    #[tokio::test]
+    async fn every_sample_event_answers_as_expected_on_fakes() {
+        use mailroom_core::limits::Limits;
+        use mailroom_core::memory::{
+            test_account, MemoryBlobs, MemoryCrm, MemoryQueue, MemoryStore,
+        };
+        use mailroom_core::ports::EmailStore;
+        for sample in samples("ingest") {
+            let store = MemoryStore::default();
+            store
+                .create_account(&test_account("support", Utc::now()))
+                .await
+                .unwrap();
+            let blobs = MemoryBlobs::default();
+            let event: SqsEvent =
+                serde_json::from_slice(&std::fs::read(&sample.path).unwrap()).unwrap();
+            let pointers: Vec<IngestPointer> = event
+                .records
+                .iter()
+                .filter_map(|r| decode(r.body.as_deref().unwrap_or_default()).ok())
+                .collect();
+            for (i, p) in pointers.iter().enumerate() {
+                let raw = format!(
+                    "From: a@customer.example\r\nSubject: sample {i}\r\nMessage-ID: <sample-{i}@x>\r\n\r\nbody\r\n"
+                );
+                blobs
+                    .put(&p.key, raw.into_bytes(), "message/rfc822")
+                    .await
+                    .unwrap();
+            }
+            let (crm, events) = (
+                MemoryCrm::default(),
+                MemoryQueue::<DispatchEvent>::default(),
+            );
+            let limits = Limits::default();
+            let intake = Intake {
+                store: &store,
+                crm: &crm,
+                blobs: &blobs,
+                events: &events,
+                limits: &limits,
+            };
+            let (response, _) = handle(&intake, event).await;
+            let answer = serde_json::to_value(&response).unwrap();
+            let problems = mailroom_runtime::samples::check_response(&sample, &answer);
+            assert!(problems.is_empty(), "{}: {problems:?}", sample.name);
+            // Each decodable pointer became a stored email, announced on the dispatch queue.
+            assert_eq!(store.list_emails().await.unwrap().len(), pointers.len());
+            assert_eq!(events.sent.lock().unwrap().len(), pointers.len());
+        }
+    }
 }

@@ -114,4 +114,61 @@ mod tests {
             }
         }
     }
+
+    /// The function's folder of sample events (`events/<function>/`).
+    fn samples(function: &str) -> Vec<mailroom_runtime::samples::Sample> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        let mut all = mailroom_runtime::samples::sample_events(&root);
+        let samples = all.remove(function).unwrap_or_default();
+        assert!(!samples.is_empty(), "no sample events for {function}");
+        samples
+    }
+
+    /// Every sample poll job through the handler on fakes (accounts `support` and `sales` on a
+    /// scripted mailbox), answering as its expected file says.
+    #[tokio::test]
+    async fn every_sample_event_answers_as_expected_on_fakes() {
+        use mailroom_core::limits::Limits;
+        use mailroom_core::memory::{
+            test_account, FakeMailbox, FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore,
+        };
+        for sample in samples("poller") {
+            let store = MemoryStore::default();
+            let mailbox = FakeMailbox::new("pw");
+            let at = Utc::now();
+            for name in ["support", "sales"] {
+                store.create_account(&test_account(name, at)).await.unwrap();
+            }
+            mailbox.append(
+                "INBOX",
+                at,
+                b"From: a@customer.example\r\nSubject: hi\r\nMessage-ID: <s1@x>\r\n\r\nbody\r\n",
+            );
+            let (blobs, queue) = (
+                MemoryBlobs::default(),
+                MemoryQueue::<IngestPointer>::default(),
+            );
+            let limits = Limits::default();
+            let service = PollService {
+                accounts: &store,
+                filters: &store,
+                secrets: &FakeSecretBox,
+                mailbox: &mailbox,
+                blobs: &blobs,
+                ingest_queue: &queue,
+                limits: &limits,
+            };
+            let event: SqsEvent =
+                serde_json::from_slice(&std::fs::read(&sample.path).unwrap()).unwrap();
+            let jobs = event.records.len();
+            let (response, results) = handle(&service, event).await;
+            let answer = serde_json::to_value(&response).unwrap();
+            let problems = mailroom_runtime::samples::check_response(&sample, &answer);
+            assert!(problems.is_empty(), "{}: {problems:?}", sample.name);
+            // Every job that succeeded polled its account and queued what it fetched.
+            let polled = results.iter().filter(|r| r.result.is_ok()).count();
+            assert_eq!(polled + response.batch_item_failures.len(), jobs);
+            assert_eq!(queue.sent.lock().unwrap().len(), polled, "{}", sample.name);
+        }
+    }
 }

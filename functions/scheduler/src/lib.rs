@@ -81,4 +81,45 @@ mod tests {
         assert_eq!(event.detail_type, "Scheduled Event");
         assert!(event.time.is_some());
     }
+
+    /// The function's folder of sample events (`events/<function>/`).
+    fn samples(function: &str) -> Vec<mailroom_runtime::samples::Sample> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        let mut all = mailroom_runtime::samples::sample_events(&root);
+        let samples = all.remove(function).unwrap_or_default();
+        assert!(!samples.is_empty(), "no sample events for {function}");
+        samples
+    }
+
+    /// Every sample event through the handler on fakes, answering as its expected file says
+    /// (the same file the integration test holds the real binary to).
+    #[tokio::test]
+    async fn every_sample_event_answers_as_expected_on_fakes() {
+        use mailroom_core::memory::{test_account, MemoryCrm, MemoryQueue, MemoryStore};
+        for sample in samples("scheduler") {
+            let store = MemoryStore::default();
+            for name in ["support", "sales"] {
+                store
+                    .create_account(&test_account(name, Utc::now()))
+                    .await
+                    .unwrap();
+            }
+            let (users, queue) = (MemoryCrm::default(), MemoryQueue::<PollJob>::default());
+            let ports = Scheduler {
+                accounts: &store,
+                users: &users,
+                poll_queue: &queue,
+            };
+            let event: EventBridgeEvent =
+                serde_json::from_slice(&std::fs::read(&sample.path).unwrap()).unwrap();
+            let report = handle(&ports, event, &Selection::Due).await.unwrap();
+            let answer = serde_json::to_value(&report).unwrap();
+            let problems = mailroom_runtime::samples::check_response(&sample, &answer);
+            assert!(problems.is_empty(), "{}: {problems:?}", sample.name);
+            // It did the work, not just answered: a job per new account, named by the tick.
+            let sent = queue.sent.lock().unwrap();
+            assert_eq!(sent.len(), 2, "{}", sample.name);
+            assert!(sent.iter().all(|j| j.cycle == report.cycle));
+        }
+    }
 }

@@ -1,9 +1,12 @@
-//! Lambda glue shared by the functions: logging setup and the SQS partial-batch helper.
+//! Lambda glue shared by the functions: logging setup, the SQS partial-batch helper, and the
+//! sample events their tests run ([`samples`]).
 //!
 //! Each record is processed on its own, and a failure (an error or a panic) fails only that
 //! record (`ReportBatchItemFailures`), so one poison message never blocks the others. On a
 //! FIFO queue, records of one message group run in order, and after a failure the rest of that
 //! group is reported failed too, as SQS FIFO requires to keep the order.
+
+pub mod samples;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
