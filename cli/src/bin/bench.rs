@@ -299,7 +299,7 @@ async fn requests(json_out: bool) -> Result<()> {
         let secret = ctx.adapters().secrets.seal(name, &Secret::new("x")).await?;
         store
             .create_account(&Account {
-                address: Some(format!("{name}@example.test")),
+                secret,
                 case: case.then(|| CaseSettings {
                     create_case: true,
                     distribution: Distribution::RoundRobin,
@@ -308,18 +308,7 @@ async fn requests(json_out: bool) -> Result<()> {
                     position: None,
                     reopen_on_reply: false,
                 }),
-                ..Account::new(
-                    name,
-                    AccountKind::Group,
-                    ImapSettings {
-                        host: "imap.example.test".into(),
-                        port: 993,
-                        user: name.into(),
-                        security: Security::ImplicitTls,
-                    },
-                    secret,
-                    Utc::now(),
-                )
+                ..mailroom_core::memory::test_account(name, Utc::now())
             })
             .await?;
     }

@@ -98,15 +98,6 @@ mod tests {
         }
     }
 
-    /// The function's folder of sample events (`events/<function>/`).
-    fn samples(function: &str) -> Vec<mailroom_runtime::samples::Sample> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
-        let mut all = mailroom_runtime::samples::sample_events(&root);
-        let samples = all.remove(function).unwrap_or_default();
-        assert!(!samples.is_empty(), "no sample events for {function}");
-        samples
-    }
-
     /// Every sample ingest batch through the handler on fakes: the raw objects its pointers
     /// name are stored first, as the poller would have; the answer is as expected.
     #[tokio::test]
@@ -116,7 +107,7 @@ mod tests {
             test_account, MemoryBlobs, MemoryCrm, MemoryQueue, MemoryStore,
         };
         use mailroom_core::ports::EmailStore;
-        for sample in samples("ingest") {
+        for sample in mailroom_runtime::samples::of("ingest") {
             let store = MemoryStore::default();
             store
                 .create_account(&test_account("support", Utc::now()))

@@ -115,15 +115,6 @@ mod tests {
         }
     }
 
-    /// The function's folder of sample events (`events/<function>/`).
-    fn samples(function: &str) -> Vec<mailroom_runtime::samples::Sample> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
-        let mut all = mailroom_runtime::samples::sample_events(&root);
-        let samples = all.remove(function).unwrap_or_default();
-        assert!(!samples.is_empty(), "no sample events for {function}");
-        samples
-    }
-
     /// Every sample poll job through the handler on fakes (accounts `support` and `sales` on a
     /// scripted mailbox), answering as its expected file says.
     #[tokio::test]
@@ -132,7 +123,7 @@ mod tests {
         use mailroom_core::memory::{
             test_account, FakeMailbox, FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore,
         };
-        for sample in samples("poller") {
+        for sample in mailroom_runtime::samples::of("poller") {
             let store = MemoryStore::default();
             let mailbox = FakeMailbox::new("pw");
             let at = Utc::now();

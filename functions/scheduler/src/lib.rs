@@ -82,21 +82,12 @@ mod tests {
         assert!(event.time.is_some());
     }
 
-    /// The function's folder of sample events (`events/<function>/`).
-    fn samples(function: &str) -> Vec<mailroom_runtime::samples::Sample> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
-        let mut all = mailroom_runtime::samples::sample_events(&root);
-        let samples = all.remove(function).unwrap_or_default();
-        assert!(!samples.is_empty(), "no sample events for {function}");
-        samples
-    }
-
     /// Every sample event through the handler on fakes, answering as its expected file says
     /// (the same file the integration test holds the real binary to).
     #[tokio::test]
     async fn every_sample_event_answers_as_expected_on_fakes() {
         use mailroom_core::memory::{test_account, MemoryCrm, MemoryQueue, MemoryStore};
-        for sample in samples("scheduler") {
+        for sample in mailroom_runtime::samples::of("scheduler") {
             let store = MemoryStore::default();
             for name in ["support", "sales"] {
                 store

@@ -78,6 +78,15 @@ pub fn compare(want: &Value, got: &Value, path: &str, problems: &mut Vec<String>
     }
 }
 
+/// The sample events of one function (`events/<function>/`), for its unit tests; panics when
+/// there are none, so a moved folder cannot make those tests pass by running nothing.
+pub fn of(function: &str) -> Vec<Sample> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let samples = sample_events(&root).remove(function).unwrap_or_default();
+    assert!(!samples.is_empty(), "no sample events for {function}");
+    samples
+}
+
 /// The problems of an answer against a sample's expected `response` (none when it matches).
 pub fn check_response(sample: &Sample, got: &Value) -> Vec<String> {
     let mut problems = Vec::new();
