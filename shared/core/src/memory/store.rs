@@ -208,7 +208,7 @@ impl SecretBox for FakeSecretBox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::test_account;
+    use crate::memory::builders::test_account;
 
     #[tokio::test]
     async fn accounts_are_created_once_and_writes_are_counted() {

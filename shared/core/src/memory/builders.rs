@@ -1,0 +1,28 @@
+//! Builders of test data the fakes and tests share.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Account, AccountKind, ImapSettings, SealedSecret, Security};
+
+/// A group account for tests: `<name>@example.test` on `imap.example.test:993`, its secret
+/// sealed by [`FakeSecretBox`] with password `pw`. Change fields on the result as needed.
+pub fn test_account(name: &str, created_at: DateTime<Utc>) -> Account {
+    let mut a = Account::new(
+        name,
+        AccountKind::Group,
+        ImapSettings {
+            host: "imap.example.test".into(),
+            port: 993,
+            user: name.into(),
+            security: Security::ImplicitTls,
+        },
+        SealedSecret {
+            key_id: "fake".into(),
+            nonce: name.into(),
+            ciphertext: "wp".into(),
+        },
+        created_at,
+    );
+    a.address = Some(format!("{name}@example.test"));
+    a
+}
