@@ -187,7 +187,12 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
                     let name = entry(&mut totals, &account);
                     let t = totals.get_mut(&name).expect("inserted");
                     t.errors += 1;
-                    t.error = Some(e.to_string());
+                    t.error = Some(match e {
+                        mailroom_runtime::RecordError::Failed(e) => {
+                            mailroom_core::error::describe(e.as_ref())
+                        }
+                        other => other.to_string(),
+                    });
                 }
             }
         }

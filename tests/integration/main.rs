@@ -10,5 +10,6 @@ mod concurrency;
 mod events;
 mod filters;
 mod harness;
+mod hostile;
 mod pipeline;
 mod reliability;

@@ -62,9 +62,35 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         self.class() == ErrorClass::Transient
     }
+
+    /// A service refused a value for what it is (a size or key limit, a malformed value): the
+    /// message that carried it is quarantined, not retried. Not for `AlreadyExists` or
+    /// `NotFound`, which describe state (and a lost race).
+    pub fn is_refused(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Backend {
+                class: ErrorClass::Permanent,
+                ..
+            }
+        )
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An error with its causes, `context: cause: cause`, for logs, quarantine reasons and the
+/// operator: the context alone rarely says what a service refused.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
 
 /// An input value that was refused, with the field it came from (a CLI flag, an API field,
 /// a configuration variable) when the refusing code knows it, and why.

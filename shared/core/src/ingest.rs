@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::bounds;
+use crate::error::describe;
 use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRecord};
 use crate::keys;
 use crate::limits::Limits;
@@ -75,37 +77,70 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             .ok_or_else(|| StoreError::NotFound(format!("raw message {}", pointer.key)))?;
         let parsed = match &pointer.fetch_error {
             Some(reason) => Err(reason.clone()),
-            None => parse(&raw).map_err(|e| e.to_string()),
+            None => parse_guarded(&raw),
         };
-        let (outcome, record) = match parsed {
-            Ok(parsed) => {
-                if let Some(skipped) = self.body_skip(&parsed, pointer, now).await? {
-                    return Ok((skipped, None));
-                }
-                let record = self.store_parts(&parsed, pointer, now).await?;
-                let email_id = record.email_id.clone();
-                let outcome = match self.emails.upsert_email(&record, &pointer.account).await? {
-                    Upsert::Created => IngestOutcome::Imported { email_id },
-                    Upsert::Linked => IngestOutcome::Linked { email_id },
-                    Upsert::AlreadyLinked => IngestOutcome::Duplicate { email_id },
-                };
-                (outcome, Some(record))
+        let mut parsed = match parsed {
+            Ok(p) => p,
+            Err(reason) => return self.quarantined(pointer, &raw, reason, now).await,
+        };
+        let dropped = bounds::bound(&mut parsed);
+        if let Some(skipped) = self.body_skip(&parsed, pointer, now).await? {
+            return Ok((skipped, None));
+        }
+        let stored = async {
+            let record = self.store_parts(&parsed, pointer, dropped, now).await?;
+            let email_id = record.email_id.clone();
+            let outcome = match self.emails.upsert_email(&record, &pointer.account).await? {
+                Upsert::Created => IngestOutcome::Imported { email_id },
+                Upsert::Linked => IngestOutcome::Linked { email_id },
+                Upsert::AlreadyLinked => IngestOutcome::Duplicate { email_id },
+            };
+            Ok::<_, StoreError>((outcome, record))
+        };
+        let (outcome, record) = match stored.await {
+            Ok(done) => done,
+            // A value the services refuse (a limit, a rejected value) is refused on every try:
+            // the message is quarantined now instead of being retried into the dead-letter queue.
+            Err(e) if e.is_refused() => {
+                let reason = format!("refused by storage: {}", describe(&e));
+                return self.quarantined(pointer, &raw, reason, now).await;
             }
-            Err(reason) => {
-                let record = self.quarantine(pointer, &raw, reason, now).await?;
-                return Ok((
-                    IngestOutcome::Quarantined {
-                        id: record.id,
-                        reason: record.reason,
-                    },
-                    None,
-                ));
-            }
+            Err(e) => return Err(e),
         };
         if let Some(id) = &pointer.quarantine_id {
             self.emails.remove_quarantine(id).await?;
         }
-        Ok((outcome, record))
+        Ok((outcome, Some(record)))
+    }
+
+    /// Quarantines a message whose later step (linking) storage refused for its content; the
+    /// email may already be stored, and a replay completes it once the cause is fixed.
+    pub async fn quarantine_refused(
+        &self,
+        pointer: &IngestPointer,
+        error: &StoreError,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let raw = self.blobs.get(&pointer.key).await?.unwrap_or_default();
+        let reason = format!("refused by storage: {}", describe(error));
+        Ok(self.quarantined(pointer, &raw, reason, now).await?.0)
+    }
+
+    async fn quarantined(
+        &self,
+        pointer: &IngestPointer,
+        raw: &[u8],
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<(IngestOutcome, Option<EmailRecord>), StoreError> {
+        let record = self.quarantine(pointer, raw, reason, now).await?;
+        Ok((
+            IngestOutcome::Quarantined {
+                id: record.id,
+                reason: record.reason,
+            },
+            None,
+        ))
     }
 
     async fn body_skip(
@@ -148,6 +183,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
         &self,
         p: &ParsedEmail,
         pointer: &IngestPointer,
+        dropped: bounds::Dropped,
         now: DateTime<Utc>,
     ) -> Result<EmailRecord, StoreError> {
         let text = if p.text.is_empty() {
@@ -174,8 +210,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
         if !pointer.truncated {
             let mut puts = Vec::new();
             for (i, a) in p.attachments.iter().enumerate() {
-                let short = a.filename.as_deref().map(|n| truncate(n, 100));
-                let key = keys::attachment_key(&p.email_id, i, short.as_deref());
+                let key = keys::attachment_key(&p.email_id, i, a.filename.as_deref());
                 attachments.push(AttachmentMeta {
                     filename: a.filename.clone(),
                     content_type: a.content_type.clone(),
@@ -210,7 +245,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             case: None,
             teams: Vec::new(),
             size: pointer.size.max(p.size),
-            attachments_skipped: pointer.truncated,
+            attachments_skipped: pointer.truncated || dropped.attachments > 0,
             text,
             html,
             attachments,
@@ -295,6 +330,18 @@ fn sniff_message_id(raw: &[u8]) -> Option<String> {
         })
 }
 
-fn truncate(s: &str, max_chars: usize) -> String {
-    s.chars().take(max_chars).collect()
+/// Parses, turning a panic of the parser into a quarantine reason: the message caused it, so
+/// a retry would panic again.
+fn parse_guarded(raw: &[u8]) -> Result<ParsedEmail, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(raw))) {
+        Ok(parsed) => parsed.map_err(|e| e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("the parser failed on this message: {what}"))
+        }
+    }
 }

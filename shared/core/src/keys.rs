@@ -34,10 +34,40 @@ pub fn body_key(email_id: &str, name: &str) -> String {
 /// The `index`th attachment of an email; the file name (already shortened) is kept readable.
 pub fn attachment_key(email_id: &str, index: usize, filename: Option<&str>) -> String {
     match filename {
-        Some(name) => format!("attachments/{email_id}/{index}-{}", encode_path_part(name)),
+        Some(name) => {
+            let mut encoded = encode_path_part(name);
+            // S3 keys hold at most 1,024 bytes: keep the readable name short, whole escapes only.
+            if encoded.len() > ATTACHMENT_NAME_KEY_BYTES {
+                let mut end = ATTACHMENT_NAME_KEY_BYTES;
+                while encoded.as_bytes()[end - 1] == b'%' || encoded.as_bytes()[end - 2] == b'%' {
+                    end -= 1;
+                }
+                encoded.truncate(end);
+            }
+            format!("attachments/{email_id}/{index}-{encoded}")
+        }
         None => format!("attachments/{email_id}/{index}"),
     }
 }
+
+/// The encoded file name's share of an attachment key (the rest is under 100 bytes).
+pub const ATTACHMENT_NAME_KEY_BYTES: usize = 300;
+
+/// A key part taken from a message's content (a Message-ID, a thread root, a sender address):
+/// verbatim up to [`KEY_PART_BYTES`], else `h:` and its SHA-256, so no key reaches DynamoDB's
+/// 2,048-byte partition key limit. The item keeps the verbatim value.
+pub fn key_part(value: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::{Digest, Sha256};
+    if value.len() <= KEY_PART_BYTES {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    std::borrow::Cow::Owned(format!("h:{hex}"))
+}
+
+/// Longest content-derived key part kept verbatim.
+pub const KEY_PART_BYTES: usize = 512;
 
 /// The durable raw copy of a quarantined message.
 pub fn quarantine_key(id: &str) -> String {
@@ -132,7 +162,7 @@ pub fn case_sk(number: u64) -> String {
 
 /// The records (and users) an address belongs to (R-L2); `address` is already normalised.
 pub fn address_pk(address: &str) -> String {
-    format!("ADDR#{address}")
+    format!("ADDR#{}", key_part(address))
 }
 
 /// An address-index entry: `<type>#<id>`, `type` being a record type or `user`.
@@ -162,12 +192,12 @@ pub fn stream_email_sk(email_id: &str) -> String {
 
 /// The message index (R-L1): which email a Message-ID is, its parent and thread.
 pub fn message_pk(message_id: &str) -> String {
-    format!("MSGID#{message_id}")
+    format!("MSGID#{}", key_part(message_id))
 }
 
 /// A thread's claim on a case (R-C4): at most one case per thread.
 pub fn thread_pk(thread_key: &str) -> String {
-    format!("THREAD#{thread_key}")
+    format!("THREAD#{}", key_part(thread_key))
 }
 
 /// An account's round-robin position (R-C5), in [`COUNTER_PK`].
@@ -257,5 +287,19 @@ mod tests {
                 .count();
             assert_eq!(listed, 1, "{pk}");
         }
+    }
+
+    #[test]
+    fn keys_from_content_stay_within_the_limits_of_aws() {
+        let long = "i".repeat(3000);
+        for key in [message_pk(&long), thread_pk(&long), address_pk(&long)] {
+            assert!(key.len() < 100, "{key}");
+        }
+        assert_eq!(message_pk("a@b"), "MSGID#a@b", "short ids keep their key");
+        assert_ne!(message_pk(&long), message_pk(&"i".repeat(3001)));
+        let name = "Ünïcødé-名前-".repeat(40);
+        let key = attachment_key(&"e".repeat(32), 1499, Some(&name));
+        assert!(key.len() <= 1024, "{}", key.len());
+        assert!(!key.ends_with('%') && key.as_bytes()[key.len() - 2] != b'%');
     }
 }

@@ -10,6 +10,7 @@
 //! - [`messages`]: the versioned contracts that travel on queues (poll jobs, ingest pointers,
 //!   dispatch events).
 //! - [`ports`]: every trait adapters implement (stores, blobs, queues, secrets, mailbox, CRM).
+//! - [`bounds`]: bounds on every content-derived value, applied before the first write.
 //! - [`parse`]: raw RFC 5322 bytes to a [`parse::ParsedEmail`], or a quarantine reason.
 //! - [`ids`]: Message-ID handling, the email identity used for dedupe, synthetic ids.
 //! - [`limits`]: tunables with their validation.
@@ -26,6 +27,7 @@
 //! the operator CLI, and in tests with the fakes.
 
 pub mod admin;
+pub mod bounds;
 pub mod cases;
 pub mod error;
 pub mod filters;

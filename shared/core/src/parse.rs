@@ -348,7 +348,10 @@ pub fn lenient_date(raw: &str) -> Option<DateTime<Utc>> {
         },
     };
     let naive = chrono::NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, mi, s)?;
-    Some(naive.and_utc() - chrono::Duration::minutes(offset_minutes as i64))
+    // Checked: a year at the calendar's edge must give no date, not a panic.
+    naive
+        .and_utc()
+        .checked_sub_signed(chrono::Duration::minutes(offset_minutes as i64))
 }
 
 fn addrs(a: &Address<'_>) -> Vec<MailAddr> {
@@ -440,6 +443,9 @@ mod tests {
             "2026-03-02T08:30:00+00:00"
         );
         assert_eq!(d("yesterday"), None);
+        // At the calendar's edge: no date, and no panic.
+        assert_eq!(d("Fri, 31 Dec 262142 23:59 EST"), None);
+        assert_eq!(d("Fri, 1 Jan -262143 00:00 +0100"), None);
     }
 
     #[test]

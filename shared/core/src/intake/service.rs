@@ -135,8 +135,23 @@ where
         // Linking runs on every delivery, duplicates too: it is idempotent, and a crash
         // between storing and linking must not leave an email without its case.
         let fresh = matches!(outcome, IngestOutcome::Imported { .. });
-        let link = self.linker.link(&email, account, now, fresh).await?;
-        self.deliver_copies(&email, account).await?;
+        let linked = async {
+            let link = self.linker.link(&email, account, now, fresh).await?;
+            self.deliver_copies(&email, account).await?;
+            Ok::<_, crate::ports::StoreError>(link)
+        };
+        let link = match linked.await {
+            Ok(link) => link,
+            // Refused for its content: quarantined now (a replay completes it), not retried.
+            Err(e) if e.is_refused() => {
+                return Ok(Ingested {
+                    pointer: pointer.clone(),
+                    outcome: ingest.quarantine_refused(pointer, &e, now).await?,
+                    link: None,
+                })
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Ingested {
             pointer: pointer.clone(),
             outcome,
