@@ -53,6 +53,8 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Polls every job of the batch; a job fails (and is retried) when a backing service failed or
 /// its account does not exist. Mailbox problems are recorded on the account and the job succeeds.
+/// An account is polled once per invocation: a FIFO batch may hold several jobs of one account
+/// (ticks queued while it was slow), and the first poll already took all there was.
 pub async fn handle<A, S, M, B, Q, F>(
     service: &PollService<'_, A, S, M, B, Q, F>,
     event: SqsEvent,
@@ -65,8 +67,22 @@ where
     Q: Queue<IngestPointer>,
     F: FilterStore,
 {
+    let polled = &std::sync::Mutex::new(std::collections::HashSet::new());
     process_batch(event, 10, |record| async move {
         let job: PollJob = decode(record.body.as_deref().unwrap_or_default())?;
+        // Jobs of one account share a FIFO group, so they run in order: a repeat finds the
+        // account here and answers at once.
+        if !polled
+            .lock()
+            .expect("not poisoned")
+            .insert(job.account.clone())
+        {
+            return Ok(PollReport {
+                account: job.account,
+                not_polled: Some("already polled in this invocation".into()),
+                ..PollReport::default()
+            });
+        }
         let report = service.poll(&job.account, Utc::now()).await?;
         // A job naming no account (deleted since it was queued, or written by hand) fails, so
         // it is retried and then dead-lettered where an operator sees it, instead of answering
@@ -161,5 +177,61 @@ mod tests {
             assert_eq!(polled + response.batch_item_failures.len(), jobs);
             assert_eq!(queue.sent.lock().unwrap().len(), polled, "{}", sample.name);
         }
+    }
+
+    #[tokio::test]
+    async fn an_account_is_polled_once_per_invocation_whatever_its_jobs() {
+        use mailroom_core::limits::Limits;
+        use mailroom_core::memory::{
+            test_account, FakeMailbox, FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore,
+        };
+        let store = MemoryStore::default();
+        store
+            .create_account(&test_account("support", Utc::now()))
+            .await
+            .unwrap();
+        let mailbox = FakeMailbox::new("pw");
+        let (blobs, queue) = (
+            MemoryBlobs::default(),
+            MemoryQueue::<IngestPointer>::default(),
+        );
+        let limits = Limits::default();
+        let service = PollService {
+            accounts: &store,
+            filters: &store,
+            secrets: &FakeSecretBox,
+            mailbox: &mailbox,
+            blobs: &blobs,
+            ingest_queue: &queue,
+            limits: &limits,
+        };
+        let record = |i: u32| {
+            serde_json::json!({
+                "messageId": format!("m{i}"),
+                "body": format!("{{\"v\":1,\"account\":\"support\",\"cycle\":\"c{i}\"}}"),
+                "attributes": {"MessageGroupId": "support"},
+            })
+        };
+        let event: SqsEvent = serde_json::from_value(
+            serde_json::json!({"Records": (0..4).map(record).collect::<Vec<_>>()}),
+        )
+        .unwrap();
+        let (response, results) = handle(&service, event).await;
+        assert!(response.batch_item_failures.is_empty());
+        let polls = mailbox
+            .log()
+            .iter()
+            .filter(|c| c.starts_with("EXAMINE"))
+            .count();
+        assert_eq!(polls, 1, "{:?}", mailbox.log());
+        let repeats = results
+            .iter()
+            .filter(|r| {
+                r.result.as_ref().is_ok_and(|p| {
+                    p.not_polled.as_deref() == Some("already polled in this invocation")
+                })
+            })
+            .count();
+        assert_eq!(repeats, 3);
     }
 }
