@@ -19,6 +19,15 @@ pub struct Limits {
     pub oversize_head_bytes: u64,
     /// Text or HTML bodies longer than this go to S3 instead of the email item (400 KB items).
     pub inline_body_bytes: usize,
+    /// Raw bytes that ingest parses at once, whatever the number of records: a budget, not a
+    /// count, so ten 35 MB messages wait for each other instead of exhausting the function's
+    /// memory (parsing holds a few copies of a message). One larger message still runs alone.
+    #[serde(default = "default_ingest_bytes_in_flight")]
+    pub ingest_bytes_in_flight: u64,
+}
+
+fn default_ingest_bytes_in_flight() -> u64 {
+    96 * 1024 * 1024
 }
 
 impl Default for Limits {
@@ -30,6 +39,7 @@ impl Default for Limits {
             fetch_batch_messages: 50,
             oversize_head_bytes: 1024 * 1024,
             inline_body_bytes: 100 * 1024,
+            ingest_bytes_in_flight: default_ingest_bytes_in_flight(),
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct IntakeBatch<'a, S, C, B, Q> {
     context: &'a BatchContext,
     linker: LinkService<'a, C, Q>,
     order: BatchOrder,
+    /// KiB of raw message that may be parsed at once ([`Limits::ingest_bytes_in_flight`]).
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl<'a, S, C, B, Q> Intake<'a, S, C, B, Q>
@@ -83,6 +85,7 @@ where
             intake: self,
             context,
             order: BatchOrder::new(records),
+            in_flight: tokio::sync::Semaphore::new(budget_kib(self.limits) as usize),
             linker: LinkService {
                 crm: self.crm,
                 events: self.events,
@@ -112,7 +115,15 @@ where
             skips: self.intake.store,
         };
         let ingesting = self.order.ingesting();
+        // Held while the raw message is read and parsed only: linking holds no raw bytes, and
+        // a reply waiting for its thread's first email must not hold memory that one needs.
+        let bytes = self
+            .in_flight
+            .acquire_many(kib(pointer.size).min(budget_kib(self.intake.limits)))
+            .await
+            .expect("the budget is never closed");
         let (outcome, email) = ingest.ingest_with_record(pointer, now).await?;
+        drop(bytes);
         let account = self
             .context
             .accounts
@@ -201,6 +212,15 @@ where
     }
 }
 
+/// The in-flight budget in KiB (at least one message's worth of permits).
+fn budget_kib(limits: &Limits) -> u32 {
+    kib(limits.ingest_bytes_in_flight).max(1)
+}
+
+fn kib(bytes: u64) -> u32 {
+    bytes.div_ceil(1024).clamp(1, u32::MAX as u64 / 2) as u32
+}
+
 /// Who receives an account's mail (R-I4): a personal account's owner; a group account's
 /// active team members.
 pub fn recipients(account: &Account, users: &[User]) -> Vec<String> {
@@ -247,5 +267,87 @@ mod tests {
         personal.kind = AccountKind::Personal;
         personal.owner = Some("bob".into());
         assert_eq!(recipients(&personal, &users), ["bob"]);
+    }
+
+    /// A blob store that counts how many raw messages are being read at once.
+    #[derive(Default)]
+    struct CountingBlobs {
+        inner: crate::memory::MemoryBlobs,
+        now: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    impl BlobStore for CountingBlobs {
+        async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {
+            self.inner.put(key, bytes, content_type).await
+        }
+        async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let n = self.now.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(n, SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            self.now.fetch_sub(1, SeqCst);
+            self.inner.get(key).await
+        }
+    }
+
+    #[tokio::test]
+    async fn ingest_holds_a_byte_budget_not_a_record_count() {
+        use crate::memory::{test_account, MemoryCrm, MemoryQueue, MemoryStore};
+        let store = MemoryStore::default();
+        store
+            .create_account(&test_account("support", Utc::now()))
+            .await
+            .unwrap();
+        let blobs = CountingBlobs::default();
+        let mut pointers = Vec::new();
+        for i in 0..6 {
+            let key = format!("raw/support/INBOX/1/{i}.eml");
+            let raw =
+                format!("From: a@x.example\r\nSubject: {i}\r\nMessage-ID: <b{i}@x>\r\n\r\nhi\r\n");
+            blobs
+                .put(&key, raw.into_bytes(), "message/rfc822")
+                .await
+                .unwrap();
+            pointers.push(IngestPointer {
+                v: SCHEMA_VERSION,
+                account: "support".into(),
+                folder: "INBOX".into(),
+                uidvalidity: 1,
+                uid: i,
+                key,
+                // As the poller reports them: large messages.
+                size: 40 * 1024 * 1024,
+                arrived: None,
+                truncated: false,
+                quarantine_id: None,
+                fetch_error: None,
+            });
+        }
+        let (crm, events) = (
+            MemoryCrm::default(),
+            MemoryQueue::<DispatchEvent>::default(),
+        );
+        let limits = Limits {
+            ingest_bytes_in_flight: 96 * 1024 * 1024,
+            ..Limits::default()
+        };
+        let intake = Intake {
+            store: &store,
+            crm: &crm,
+            blobs: &blobs,
+            events: &events,
+            limits: &limits,
+        };
+        let context = intake.context().await.unwrap();
+        let batch = intake.batch(&context, pointers.len());
+        let now = Utc::now();
+        let all = futures::future::join_all(pointers.iter().map(|p| batch.take(p, now))).await;
+        assert!(all.iter().all(|r| r.is_ok()));
+        let most = blobs.most.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            most, 2,
+            "two 40 MB messages fit a 96 MB budget, a third waits"
+        );
     }
 }
