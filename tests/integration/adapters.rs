@@ -220,3 +220,56 @@ async fn the_emulator_serialises_conditional_writes_under_parallel_requests() {
         "cancelled transactions applied nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_copies_of_a_large_team_are_batched_and_never_undo_a_users_change() {
+    use mailroom_core::filters::InboxCopy;
+    let env = env("copies").await;
+    let store = &env.ctx.adapters().store;
+    let copy = |user: String, read: bool| InboxCopy {
+        v: 1,
+        user,
+        email_id: "e-copies".into(),
+        message_id: "copies@x.example".into(),
+        subject: Some("hi".into()),
+        from: Some("a@x.example".into()),
+        account: "support".into(),
+        folder: "Inbox".into(),
+        read,
+        notify: true,
+        filters: vec![],
+        at: chrono::Utc::now(),
+    };
+    // 60 members: more than one BatchWriteItem (25 a request).
+    let users: Vec<String> = (0..60).map(|i| format!("member{i:02}")).collect();
+    let first: Vec<InboxCopy> = users.iter().map(|u| copy(u.clone(), false)).collect();
+    store.put_copies(&first).await.unwrap();
+    // A user reads it; a redelivery writes every copy again (as unread).
+    let mut mine = copy("member07".into(), true);
+    mine.folder = "Done".into();
+    // The user's change, written as the API will (an unconditional put of their copy).
+    let pk = mailroom_core::keys::inbox_pk("member07");
+    env.ctx
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&env.ctx.config().resources.table)
+        .set_item(Some(mailroom_aws::dynamo::item::to_item(
+            &mine,
+            &[("pk", &pk), ("sk", "e-copies")],
+        )))
+        .send()
+        .await
+        .unwrap();
+    store.put_copies(&first).await.unwrap();
+    for u in ["member00", "member07", "member59"] {
+        let inbox = store.inbox(u).await.unwrap();
+        assert_eq!(inbox.len(), 1, "{u}: one copy");
+        if u == "member07" {
+            assert!(
+                inbox[0].read && inbox[0].folder == "Done",
+                "the user's change stays"
+            );
+        }
+    }
+}

@@ -120,10 +120,11 @@ pub trait FilterStore: Send + Sync {
         &self,
         record: &crate::filters::SkippedRecord,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Creates the copy unless it exists (a redelivery must not undo what the user did).
-    fn put_copy(
+    /// Creates each copy unless it exists (a redelivery must not undo what the user did), in
+    /// as few requests as the store allows: a large team's copies are a few batches.
+    fn put_copies(
         &self,
-        copy: &crate::filters::InboxCopy,
+        copies: &[crate::filters::InboxCopy],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use mailroom_core::error::{ErrorClass, StoreError, StoreResult};
 use serde::de::DeserializeOwned;
@@ -281,6 +283,52 @@ impl DynamoStore {
                 }
             }
         }
+    }
+
+    /// BatchWriteItem puts of any number of items (25 a request), unprocessed items retried
+    /// with a growing pause (they come back when the table throttles).
+    pub(crate) async fn batch_put(&self, items: Vec<Item>, what: &str) -> StoreResult<()> {
+        for chunk in items.chunks(25) {
+            let puts = chunk
+                .iter()
+                .map(|i| {
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(i.clone()))
+                                .build()
+                                .expect("item set"),
+                        )
+                        .build()
+                })
+                .collect();
+            let mut request: HashMap<String, Vec<WriteRequest>> =
+                [(self.table.clone(), puts)].into();
+            let mut pause = std::time::Duration::from_millis(25);
+            for attempt in 0.. {
+                let resp = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(what.to_string(), e))?;
+                request = resp.unprocessed_items.unwrap_or_default();
+                request.retain(|_, v| !v.is_empty());
+                if request.is_empty() {
+                    break;
+                }
+                if attempt == 8 {
+                    return Err(StoreError::backend(
+                        what.to_string(),
+                        "items left unprocessed",
+                    ));
+                }
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+        Ok(())
     }
 
     /// Consistent BatchGetItem of any number of keys (100 a request), unprocessed keys retried.

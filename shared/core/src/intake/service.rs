@@ -187,12 +187,13 @@ where
                 }
             }
         }
+        let mut copies = Vec::new();
         for user in users {
             let state = user_copy(filters, &account.name, &user, &input);
             if state.hidden {
                 continue;
             }
-            let copy = InboxCopy {
+            copies.push(InboxCopy {
                 v: SCHEMA_VERSION,
                 user,
                 email_id: email.email_id.clone(),
@@ -205,8 +206,10 @@ where
                 notify: state.notify,
                 filters: state.filters,
                 at: email.date.unwrap_or(email.received_at),
-            };
-            self.intake.store.put_copy(&copy).await?;
+            });
+        }
+        if !copies.is_empty() {
+            self.intake.store.put_copies(&copies).await?;
         }
         Ok(())
     }

@@ -131,13 +131,15 @@ impl FilterStore for MemoryStore {
         list.push(record.clone());
         Ok(())
     }
-    async fn put_copy(&self, copy: &crate::filters::InboxCopy) -> StoreResult<()> {
+    async fn put_copies(&self, copies: &[crate::filters::InboxCopy]) -> StoreResult<()> {
         let mut list = self.copies.lock().unwrap();
-        if !list
-            .iter()
-            .any(|c| c.user == copy.user && c.email_id == copy.email_id)
-        {
-            list.push(copy.clone());
+        for copy in copies {
+            if !list
+                .iter()
+                .any(|c| c.user == copy.user && c.email_id == copy.email_id)
+            {
+                list.push(copy.clone());
+            }
         }
         Ok(())
     }
