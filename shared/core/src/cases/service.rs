@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::assign::{self, Decision};
-use super::link::{case_tag, participants, sender_candidates, thread_key};
+use super::link::{case_tag, participants, sender_candidates, tag_sender, thread_key};
 use crate::messages::{DispatchEvent, EventKind};
 use crate::model::{Account, AccountKind, Body, CaseSettings, Distribution, EmailRecord};
 use crate::ports::{AssignmentGuard, Claim, Crm, EmailLink, Outgoing, Queue, StoreResult};
@@ -118,7 +118,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         fresh: bool,
     ) -> StoreResult<LinkOutcome> {
         let senders = sender_candidates(email, self.our_addresses);
-        let mut found = self.find_thread_parent(email, &senders).await?;
+        let mut found = self.find_thread_parent(email).await?;
         let settings = account
             .case
             .as_ref()
@@ -177,11 +177,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
     }
 
     /// R-L1, then R-L2: the parent an earlier email of the thread gives, or a case tag.
-    async fn find_thread_parent(
-        &self,
-        email: &EmailRecord,
-        senders: &[String],
-    ) -> StoreResult<Found> {
+    async fn find_thread_parent(&self, email: &EmailRecord) -> StoreResult<Found> {
         let mut found = Found::default();
         // R-L1: any id it replies to or references, nearest first.
         let mut ids: Vec<String> = email.in_reply_to.clone();
@@ -202,13 +198,16 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 }
             }
         }
-        // R-L2: a case tag, only from a participant, only when DMARC did not fail.
+        // R-L2: a case tag, only when From is a participant and DMARC did not fail.
         if email.dmarc_fail {
             return Ok(found);
         }
+        let Some(from) = tag_sender(email, self.our_addresses) else {
+            return Ok(found);
+        };
         if let Some(n) = email.subject.as_deref().and_then(case_tag) {
             if let Some(case) = self.crm.get_case(n).await? {
-                if self.is_participant(&case, senders).await? {
+                if self.is_participant(&case, &from).await? {
                     found.parent = Some(RecordRef::case(n.get()));
                     found.rule = Some("R-L2");
                     found.thread = Some(case.thread_key.clone());
@@ -248,7 +247,12 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             thread_key: found.thread.clone().unwrap_or_else(|| thread_key(email)),
             subject: email.subject.clone(),
             at: email.date.unwrap_or(email.received_at),
-            participants: participants(email),
+            // A tag only proves that From takes part: nobody else on the email is added (a
+            // participant's tagged mail cannot bring a stranger into the case).
+            participants: match found.rule {
+                Some("R-L2") => Vec::new(),
+                _ => participants(email),
+            },
             teams,
         }
     }
@@ -460,16 +464,17 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         Ok(m)
     }
 
-    async fn is_participant(&self, case: &Case, senders: &[String]) -> StoreResult<bool> {
-        for s in senders {
-            if case.participants.iter().any(|p| p == s) || case.contact.as_deref() == Some(s) {
-                return Ok(true);
-            }
-            if let Some(account) = &case.account {
-                for r in self.crm.records_by_address(s).await? {
-                    if r.record.kind == RecordKind::Contact && r.account.as_ref() == Some(account) {
-                        return Ok(true);
-                    }
+    /// The case's contact, a contact of its account, or an address already on the thread.
+    async fn is_participant(&self, case: &Case, address: &str) -> StoreResult<bool> {
+        if case.participants.iter().any(|p| p == address)
+            || case.contact.as_deref() == Some(address)
+        {
+            return Ok(true);
+        }
+        if let Some(account) = &case.account {
+            for r in self.crm.records_by_address(address).await? {
+                if r.record.kind == RecordKind::Contact && r.account.as_ref() == Some(account) {
+                    return Ok(true);
                 }
             }
         }
