@@ -28,12 +28,13 @@ pub struct LinkCache {
 
 impl LinkCache {
     /// Seeds team membership from users the caller already read (in round-robin order), so
-    /// assignment does not read them again.
+    /// assignment does not read them again. A user is a team's member once, however often
+    /// the stored user lists the team.
     pub fn with_users(users: &[User]) -> Self {
         let mut members: HashMap<String, Vec<User>> = HashMap::new();
         for u in users {
-            for m in &u.teams {
-                members.entry(m.team.clone()).or_default().push(u.clone());
+            for team in u.team_names() {
+                members.entry(team).or_default().push(u.clone());
             }
         }
         LinkCache {
@@ -570,5 +571,39 @@ fn new_case(
         thread_key: link.thread_key.clone(),
         participants: link.participants.clone(),
         created_at: input.now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::TeamMembership;
+
+    fn user(i: usize, teams: &[&str]) -> User {
+        User {
+            v: 1,
+            name: format!("u{i:04}"),
+            emails: vec![],
+            teams: teams
+                .iter()
+                .map(|t| TeamMembership {
+                    team: t.to_string(),
+                    position: None,
+                })
+                .collect(),
+            active: true,
+            created_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(i as i64),
+        }
+    }
+
+    #[test]
+    fn a_team_listed_twice_seeds_one_member() {
+        let mut doubled = user(1, &["t", "t", "s"]);
+        doubled.teams[1].position = Some("L1".into());
+        let cache = LinkCache::with_users(&[doubled, user(2, &["t"])]);
+        let members = cache.members.try_lock().unwrap();
+        let names: Vec<&str> = members["t"].iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["u0001", "u0002"]);
+        assert_eq!(members["s"].len(), 1);
     }
 }

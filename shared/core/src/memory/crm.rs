@@ -99,8 +99,13 @@ impl MemoryCrm {
         })
     }
 
-    /// A user's addresses get `user#<name>` index entries, which linking skips.
+    /// A user's addresses get `user#<name>` index entries, which linking skips. Memberships
+    /// are stored as a set, as the adapter's `add_user` stores them.
     pub fn add_user(&self, u: User) -> StoreResult<()> {
+        let u = User {
+            teams: crate::records::TeamMembership::set(u.teams),
+            ..u
+        };
         let (id, emails) = (u.name.clone(), u.emails.clone());
         let taken = |st: &CrmState| st.users.contains_key(&id);
         self.seed(format!("user:{id}"), taken, (&emails, None), |st| {
