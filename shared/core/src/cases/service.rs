@@ -10,7 +10,10 @@ use super::assign::{self, Decision};
 use super::link::{case_tag, participants, sender_candidates, tag_sender, thread_key};
 use crate::messages::{DispatchEvent, EventKind};
 use crate::model::{Account, AccountKind, Body, CaseSettings, Distribution, EmailRecord};
-use crate::ports::{AssignmentGuard, Claim, Crm, EmailLink, Outgoing, Queue, StoreResult};
+use crate::ports::{
+    AssignmentGuard, Claim, CounterStep, Crm, EmailLink, LeastBusyRead, Outgoing, Queue,
+    StoreResult,
+};
 use crate::records::{
     normalize_address, Case, CaseStatus, RecordKind, RecordRef, ThreadClaim, User,
 };
@@ -396,18 +399,31 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         })
     }
 
-    /// Reads what the choice depends on (members, counter, loads) and lets the pure rules in
-    /// [`assign`] choose.
+    /// Reads what the choice depends on (members, counter; for least-busy the team's load
+    /// version, then the loads) and lets the pure rules in [`assign`] choose. The claim then
+    /// conditions on the counter, and for least-busy on the version and the chosen member's
+    /// count only: a bounded transaction at any team size, and still exact (R-C3), since
+    /// every change of a member's count also bumps the version read before the counts.
     async fn assign(&self, account: &Account, s: &CaseSettings) -> StoreResult<Assignment> {
         let members = match &s.target_team {
             Some(team) => self.members(team).await?,
             None => Vec::new(),
         };
+        let teams_of = |user: &str| {
+            members
+                .iter()
+                .find(|m| m.name == user)
+                .map(User::team_names)
+                .unwrap_or_default()
+        };
         let eligible = match assign::plan(s, &members) {
             Decision::Assign { user, .. } => {
                 return Ok(Assignment {
+                    guard: Some(AssignmentGuard {
+                        assignee_teams: teams_of(&user),
+                        ..AssignmentGuard::default()
+                    }),
                     user: Some(user),
-                    guard: None,
                     error: None,
                 })
             }
@@ -422,34 +438,39 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         };
         let counter_key = crate::keys::round_robin_sk(&account.name);
         let counter = self.crm.counter(&counter_key).await?;
-        let loads = if s.distribution == Distribution::LeastBusy {
-            self.crm.open_loads(&eligible).await?
-        } else {
-            HashMap::new()
+        let least_busy = match (&s.target_team, s.distribution) {
+            (Some(team), Distribution::LeastBusy) => {
+                // The version first: a count that changes after this read moves it.
+                let version = self.crm.counter(&crate::keys::team_loads_sk(team)).await?;
+                Some((team.clone(), version, self.crm.open_loads(&eligible).await?))
+            }
+            _ => None,
         };
-        let Some((user, next)) = assign::choose(s.distribution, &eligible, counter, &loads) else {
+        let no_loads = HashMap::new();
+        let loads = least_busy.as_ref().map(|(_, _, l)| l).unwrap_or(&no_loads);
+        let Some((user, next)) = assign::choose(s.distribution, &eligible, counter, loads) else {
             return Ok(Assignment {
                 user: None,
                 guard: None,
                 error: Some("no eligible member".into()),
             });
         };
-        let loads_expected = if s.distribution == Distribution::LeastBusy {
-            eligible
-                .iter()
-                .map(|u| (u.clone(), loads.get(u).copied().unwrap_or(0)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let least_busy = least_busy.map(|(team, version, loads)| LeastBusyRead {
+            team,
+            version,
+            load: loads.get(&user).copied().unwrap_or(0),
+        });
         Ok(Assignment {
-            user: Some(user),
             guard: Some(AssignmentGuard {
-                counter_key,
-                counter_expected: counter,
-                counter_new: next.max(counter + 1),
-                loads_expected,
+                counter: Some(CounterStep {
+                    key: counter_key,
+                    expected: counter,
+                    new: next.max(counter + 1),
+                }),
+                least_busy,
+                assignee_teams: teams_of(&user),
             }),
+            user: Some(user),
             error: None,
         })
     }
@@ -577,7 +598,18 @@ fn new_case(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::{test_account, MemoryCrm, MemoryQueue};
     use crate::records::TeamMembership;
+
+    fn email(id: &str) -> EmailRecord {
+        serde_json::from_value(serde_json::json!({
+            "email_id": id, "message_id": format!("{id}@x.example"), "synthetic_id": false,
+            "auto_submitted": false, "list": false, "bounce": false, "size": 1,
+            "attachments_skipped": false, "raw_key": "k", "received_at": "2026-03-03T10:00:00Z",
+            "from": {"address": "c@acme.example"}, "subject": id
+        }))
+        .unwrap()
+    }
 
     fn user(i: usize, teams: &[&str]) -> User {
         User {
@@ -594,6 +626,47 @@ mod tests {
             active: true,
             created_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(i as i64),
         }
+    }
+
+    /// Least-busy over 1,000 members: the fake refuses a claim over DynamoDB's 100 items, as
+    /// AWS would, so this fails if the claim conditions on every member's count.
+    #[tokio::test]
+    async fn least_busy_over_a_thousand_members_assigns_and_counts_stay_exact() {
+        let crm = MemoryCrm::default();
+        for i in 0..1000 {
+            crm.add_user(user(i, &["big"])).unwrap();
+            crm.set_load(&format!("u{i:04}"), if i == 700 { 0 } else { 1 });
+        }
+        let events = MemoryQueue::default();
+        let mut account = test_account("support", Utc::now());
+        account.case = Some(CaseSettings {
+            create_case: true,
+            distribution: Distribution::LeastBusy,
+            assign_to: None,
+            target_team: Some("big".into()),
+            position: None,
+            reopen_on_reply: false,
+        });
+        let linker = LinkService {
+            crm: &crm,
+            events: &events,
+            our_addresses: &[],
+            cache: LinkCache::with_users(&crm.users()),
+        };
+        for (id, want) in [("e1", "u0700"), ("e2", "u0701")] {
+            crm.add_email(id);
+            let out = linker
+                .link(&email(id), &account, Utc::now(), true)
+                .await
+                .unwrap();
+            assert_eq!(out.assigned_user.as_deref(), Some(want), "{id}");
+        }
+        let st = crm.state();
+        assert_eq!((st.loads["u0700"], st.loads["u0701"]), (1, 2));
+        assert_eq!(
+            st.counters["loads#big"], 2,
+            "each assignment moved the version"
+        );
     }
 
     #[test]
