@@ -72,7 +72,8 @@ pub async fn add_user(
         v: SCHEMA_VERSION,
         name: name.to_string(),
         emails: emails.iter().map(|e| normalize_address(e)).collect(),
-        teams: memberships,
+        // `--team t --team t:L1` is one membership (t, L1): a set, as the store keeps it.
+        teams: TeamMembership::set(memberships),
         active,
         created_at: Utc::now(),
     };

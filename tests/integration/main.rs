@@ -4,6 +4,7 @@
 //! parallel against one stack without resetting it.
 
 mod adapters;
+mod assignment;
 mod cases;
 mod cli;
 mod concurrency;

@@ -96,7 +96,8 @@ pub const FILTERS_PK: &str = "FILTERS";
 pub const SKIPPED_PK: &str = "SKIPPED";
 pub const USERS_PK: &str = "USERS";
 pub const TEAMS_PK: &str = "TEAMS";
-/// Counters: the case number, and one round-robin position per account (R-C5).
+/// Counters: the case number, one round-robin position per account (R-C5), and one load
+/// version per team (R-C3).
 pub const COUNTER_PK: &str = "COUNTER";
 /// Open cases per user (R-C3), beside the cases so a claim can check and count in one transaction.
 pub const LOAD_PK: &str = "LOAD";
@@ -205,6 +206,12 @@ pub fn round_robin_sk(account: &str) -> String {
     format!("rr#{account}")
 }
 
+/// A team's load version (R-C3), in [`COUNTER_PK`]: bumped by every change of any member's
+/// open count, so a least-busy claim conditions on one item instead of every member's count.
+pub fn team_loads_sk(team: &str) -> String {
+    format!("loads#{team}")
+}
+
 /// Folder names may hold `/`, spaces or any Unicode; keys get a reversible, plain form.
 pub fn encode_path_part(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -256,6 +263,7 @@ mod tests {
         assert_eq!(stream_pk("case", "7"), "STREAM#case#7");
         assert_eq!(stream_email_sk("e1"), "email#e1");
         assert_eq!(round_robin_sk("support"), "rr#support");
+        assert_eq!(team_loads_sk("l1"), "loads#l1");
         for pk in [
             ACCOUNTS_PK.to_string(),
             email_pk("e"),

@@ -250,14 +250,41 @@ pub struct EmailLink {
     pub teams: Vec<String>,
 }
 
-/// Expected state under which an assignment was chosen; the claim fails if it moved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Items one DynamoDB transaction may hold. moto does not enforce it, so the adapter and the
+/// fake refuse a larger claim themselves, and a local run fails where AWS would.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// What an assignment was chosen under, and what it moves; the claim fails if the state read
+/// moved. Its size does not grow with the team: a least-busy choice over 1,000 members checks
+/// one member's count and one team version, so the claim stays one bounded transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AssignmentGuard {
-    pub counter_key: String,
-    pub counter_expected: u64,
-    pub counter_new: u64,
-    /// For least-busy: the loads the choice was based on.
-    pub loads_expected: Vec<(String, u64)>,
+    /// Round-robin and least-busy: the account's counter as read, and its next value.
+    pub counter: Option<CounterStep>,
+    /// Least-busy: the chosen member's open count and the target team's load version as read.
+    pub least_busy: Option<LeastBusyRead>,
+    /// Every team the assignee is in: each one's load version moves with the assignee's count,
+    /// so a least-busy choice in any of them sees the change (`keys::team_loads_sk`).
+    pub assignee_teams: Vec<String>,
+}
+
+/// A counter's value as read and the value a claim sets, conditional on the read one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterStep {
+    pub key: String,
+    pub expected: u64,
+    pub new: u64,
+}
+
+/// What a least-busy choice depends on beyond the counter. The team's load version is bumped
+/// by every change of any member's open count (claims, status changes), and it was read before
+/// the counts: if it still holds, no member's count moved since, so the choice still stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeastBusyRead {
+    pub team: String,
+    pub version: u64,
+    /// The chosen member's open count (also covered by the version; checked as a second guard).
+    pub load: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,7 +292,8 @@ pub enum Claim {
     Created,
     /// Another email of the thread claimed it first: join that case.
     ThreadTaken(ThreadClaim),
-    /// The round-robin counter or a load moved under us: choose again.
+    /// The round-robin counter, a team's load version or the assignee's count moved under
+    /// us: choose again.
     Moved,
 }
 

@@ -243,12 +243,49 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+impl TeamMembership {
+    /// Memberships as a set: one per team, in the order teams were first listed; a later
+    /// explicit position wins over an earlier one or none (`--team t --team t:L1` is `t:L1`).
+    /// A user listed twice would otherwise be counted twice by round-robin.
+    pub fn set(list: impl IntoIterator<Item = TeamMembership>) -> Vec<TeamMembership> {
+        let mut out: Vec<TeamMembership> = Vec::new();
+        for m in list {
+            match out.iter_mut().find(|o| o.team == m.team) {
+                Some(o) => {
+                    if m.position.is_some() {
+                        o.position = m.position;
+                    }
+                }
+                None => out.push(m),
+            }
+        }
+        out
+    }
+}
+
 impl User {
+    /// `None`: not a member; `Some(position)` otherwise, merged as [`TeamMembership::set`]
+    /// does, since stored users may predate it and list a team twice.
     pub fn position_in(&self, team: &str) -> Option<Option<&str>> {
-        self.teams
-            .iter()
-            .find(|m| m.team == team)
-            .map(|m| m.position.as_deref())
+        let mut found = None;
+        for m in self.teams.iter().filter(|m| m.team == team) {
+            found = match (found, m.position.as_deref()) {
+                (Some(Some(p)), None) => Some(Some(p)),
+                (_, p) => Some(p),
+            };
+        }
+        found
+    }
+
+    /// The distinct teams the user is in.
+    pub fn team_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in &self.teams {
+            if !out.contains(&m.team) {
+                out.push(m.team.clone());
+            }
+        }
+        out
     }
 }
 
@@ -331,6 +368,40 @@ mod tests {
         assert!("case:abc".parse::<RecordRef>().is_err());
         assert!("thing:x".parse::<RecordRef>().is_err());
         assert!("account".parse::<RecordRef>().is_err());
+    }
+
+    #[test]
+    fn a_team_listed_twice_is_one_membership_with_the_later_explicit_position() {
+        let m = |team: &str, p: Option<&str>| TeamMembership {
+            team: team.into(),
+            position: p.map(str::to_string),
+        };
+        let listed = vec![
+            m("t", None),
+            m("u", Some("L2")),
+            m("t", Some("L1")),
+            m("u", None),
+            m("t", None),
+        ];
+        let set = TeamMembership::set(listed.clone());
+        assert_eq!(set, [m("t", Some("L1")), m("u", Some("L2"))]);
+        assert_eq!(
+            TeamMembership::set([m("t", Some("L1")), m("t", Some("L3"))]),
+            [m("t", Some("L3"))]
+        );
+        // A stored user that predates the set reads the same way.
+        let user = User {
+            v: 1,
+            name: "x".into(),
+            emails: vec![],
+            teams: listed,
+            active: true,
+            created_at: Utc::now(),
+        };
+        assert_eq!(user.position_in("t"), Some(Some("L1")));
+        assert_eq!(user.position_in("u"), Some(Some("L2")));
+        assert_eq!(user.position_in("v"), None);
+        assert_eq!(user.team_names(), ["t", "u"]);
     }
 
     #[test]

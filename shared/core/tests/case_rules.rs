@@ -441,7 +441,13 @@ impl World {
                 st.loads.get(*u).copied().unwrap_or(0).to_string(),
             ),
             ["cases", v] => (v.to_string(), st.cases.len().to_string()),
-            ["participants", n, list] => (list.to_string(), case_of(n)?.participants.join(",")),
+            ["participants", n, list] => (
+                list.to_string(),
+                match case_of(n)?.participants.join(",") {
+                    p if p.is_empty() => "none".into(),
+                    p => p,
+                },
+            ),
             ["stream", r, v] => {
                 let r: RecordRef = r.parse().map_err(|e: Invalid| e.to_string())?;
                 let emails = self

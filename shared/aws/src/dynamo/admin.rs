@@ -12,7 +12,9 @@ use mailroom_core::keys::{
 use mailroom_core::model::CaseSettings;
 use mailroom_core::ports::Crm;
 use mailroom_core::ports::FilterStore;
-use mailroom_core::records::{normalize_address, Case, RecordKind, RecordRef, StreamEntry, User};
+use mailroom_core::records::{
+    normalize_address, Case, RecordKind, RecordRef, StreamEntry, TeamMembership, User,
+};
 use mailroom_core::SCHEMA_VERSION;
 
 use super::item::{from_item, key, n, s, to_item, value};
@@ -35,7 +37,13 @@ impl DynamoStore {
     }
 
     /// Adds a user and its address index entries in one transaction; refuses duplicates.
+    /// Memberships are stored as a set (a team once, positions merged), so a user listed
+    /// twice in a team does not get a double round-robin share.
     pub async fn add_user(&self, user: &User) -> StoreResult<()> {
+        let user = &User {
+            teams: TeamMembership::set(user.teams.iter().cloned()),
+            ..user.clone()
+        };
         let mut items = vec![self.put_op(
             to_item(user, &[("pk", USERS_PK), ("sk", &user.name)]),
             Some("attribute_not_exists(pk)"),

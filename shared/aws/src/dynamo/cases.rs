@@ -1,17 +1,21 @@
 //! Linking and cases ([`Crm`]): the message index (R-L1), thread claims (R-C4), cases and
-//! their streams, the case and round-robin counters, open-case loads (R-C3). Everything an
-//! email changes is written in one transaction, so a retried email never half-applies.
+//! their streams, the case and round-robin counters, open-case loads and each team's load
+//! version (R-C3). Everything an email changes is written in one transaction, so a retried
+//! email never half-applies; a claim's transaction has a fixed number of items plus one per
+//! team of the assignee, whatever the size of the team it was chosen from.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use chrono::Utc;
 use mailroom_core::error::{StoreError, StoreResult};
 use mailroom_core::keys::{
-    case_sk, email_pk, message_pk, record_pk, stream_email_sk, stream_pk, thread_pk,
+    case_sk, email_pk, message_pk, record_pk, stream_email_sk, stream_pk, team_loads_sk, thread_pk,
     CASE_COUNTER_SK, CASE_CREATED_SK, CLAIM_SK, COUNTER_PK, EMAIL_SK, LOAD_PK, MESSAGE_SK,
 };
-use mailroom_core::ports::{AddressRecord, AssignmentGuard, Claim, Crm, EmailLink};
+use mailroom_core::ports::{
+    AddressRecord, AssignmentGuard, Claim, Crm, EmailLink, MAX_TRANSACTION_ITEMS,
+};
 use mailroom_core::records::{
     Case, CaseStatus, MessageEntry, RecordKind, RecordRef, StreamEntry, StreamKind, ThreadClaim,
     User,
@@ -36,7 +40,8 @@ fn expect_condition(expected: u64, attr: &str, value: &str) -> String {
 
 impl DynamoStore {
     /// Changes a case's status and keeps the assignee's open-case count exact (R-C3): both in
-    /// one transaction, conditional on the status read.
+    /// one transaction, conditional on the status read, with the load version of every team
+    /// of the assignee (and of the case), so a least-busy choice that read the old count fails.
     pub async fn set_case_status(
         &self,
         number: CaseNumber,
@@ -64,6 +69,16 @@ impl DynamoStore {
             ) {
                 let delta: i64 = if status.is_open() { 1 } else { -1 };
                 items.push(self.load_update(user, delta, None));
+                let mine = self
+                    .get_user(user)
+                    .await?
+                    .map(|u| u.team_names())
+                    .unwrap_or_default();
+                let mut teams = case.teams.clone();
+                teams.extend(mine);
+                teams.sort();
+                teams.dedup();
+                items.extend(teams.iter().map(|t| self.team_loads_update(t, None)));
             }
             match self.transact_or_refused(items, "set status").await? {
                 Ok(()) => return Ok(Case { status, ..case }),
@@ -84,6 +99,22 @@ impl DynamoStore {
             u = u
                 .expression_attribute_values(":e", n(e))
                 .condition_expression(expect_condition(e, "#o", ":e"));
+        }
+        update_op(u)
+    }
+
+    /// Bumps a team's load version, conditional on its value when `expect` is set (the version
+    /// a least-busy choice read).
+    fn team_loads_update(&self, team: &str, expect: Option<u64>) -> TransactWriteItem {
+        let mut u = self
+            .update(key(COUNTER_PK, &team_loads_sk(team)))
+            .update_expression("ADD #v :one")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":one", n(1));
+        if let Some(e) = expect {
+            u = u
+                .expression_attribute_values(":e", n(e))
+                .condition_expression(expect_condition(e, "#v", ":e"));
         }
         update_op(u)
     }
@@ -147,8 +178,9 @@ impl DynamoStore {
     }
 
     /// The writes of a new case: the thread claim and the case (both only if absent), the
-    /// round-robin guard, the assignee's load (and the loads the choice read, unchanged), the
-    /// case's first stream entry, and the email's link.
+    /// round-robin counter, the assignee's count and each of the assignee's teams' load
+    /// version (for least-busy both conditional on what the choice read), the case's first
+    /// stream entry, and the email's link. At most 8 items plus one per team of the assignee.
     fn claim_items(
         &self,
         case: &Case,
@@ -180,34 +212,29 @@ impl DynamoStore {
             self.put_op(claim, Some("attribute_not_exists(pk)")),
             self.put_op(case_item, Some("attribute_not_exists(pk)")),
         ];
-        if let Some(g) = guard {
+        if let Some(c) = guard.and_then(|g| g.counter.as_ref()) {
             items.push(update_op(
-                self.update(key(COUNTER_PK, &g.counter_key))
+                self.update(key(COUNTER_PK, &c.key))
                     .update_expression("SET #v = :new")
                     .expression_attribute_names("#v", "value")
-                    .expression_attribute_values(":new", n(g.counter_new))
-                    .expression_attribute_values(":exp", n(g.counter_expected))
-                    .condition_expression(expect_condition(g.counter_expected, "#v", ":exp")),
+                    .expression_attribute_values(":new", n(c.new))
+                    .expression_attribute_values(":exp", n(c.expected))
+                    .condition_expression(expect_condition(c.expected, "#v", ":exp")),
             ));
         }
         if let Some(user) = &case.assigned_user {
-            let expected = guard
-                .and_then(|g| g.loads_expected.iter().find(|(u, _)| u == user))
-                .map(|(_, l)| *l);
-            items.push(self.load_update(user, 1, expected));
-            for (other, load) in guard.map(|g| g.loads_expected.as_slice()).unwrap_or(&[]) {
-                if other == user {
-                    continue;
-                }
-                let check = ConditionCheck::builder()
-                    .table_name(self.table())
-                    .set_key(Some(key(LOAD_PK, other)))
-                    .expression_attribute_names("#o", "open")
-                    .expression_attribute_values(":e", n(*load))
-                    .condition_expression(expect_condition(*load, "#o", ":e"))
-                    .build()
-                    .expect("table, key and condition are set");
-                items.push(TransactWriteItem::builder().condition_check(check).build());
+            let least_busy = guard.and_then(|g| g.least_busy.as_ref());
+            items.push(self.load_update(user, 1, least_busy.map(|l| l.load)));
+            // One item per team: DynamoDB refuses a transaction naming an item twice.
+            let mut teams: Vec<&String> = guard
+                .map(|g| g.assignee_teams.iter().collect())
+                .unwrap_or_default();
+            teams.extend(least_busy.map(|l| &l.team));
+            teams.sort();
+            teams.dedup();
+            for team in teams {
+                let expect = least_busy.filter(|l| &l.team == team).map(|l| l.version);
+                items.push(self.team_loads_update(team, expect));
             }
         }
         let created = StreamEntry {
@@ -334,6 +361,15 @@ impl Crm for DynamoStore {
         link: &EmailLink,
     ) -> StoreResult<Claim> {
         let items = self.claim_items(case, guard, link);
+        if items.len() > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::permanent(
+                "claim case",
+                format!(
+                    "{} items in one transaction (DynamoDB allows {MAX_TRANSACTION_ITEMS})",
+                    items.len()
+                ),
+            ));
+        }
         let codes = match self.transact_or_refused(items, "claim case").await? {
             Ok(()) => return Ok(Claim::Created),
             Err(codes) => codes,
@@ -351,7 +387,8 @@ impl Crm for DynamoStore {
                 None => Ok(Claim::Moved),
             }
         } else {
-            // The counter or a load moved, or another writer touched them: choose again.
+            // The counter, a team's load version or the assignee's count moved, or another
+            // writer touched them at once: choose again.
             Ok(Claim::Moved)
         }
     }
@@ -407,5 +444,105 @@ impl Crm for DynamoStore {
             .await
             .map_err(|e| sdk_error("record case error", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailroom_core::ports::{CounterStep, LeastBusyRead};
+
+    fn store() -> DynamoStore {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+            .build();
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t")
+    }
+
+    fn case(user: &str) -> Case {
+        serde_json::from_value(serde_json::json!({
+            "number": 7, "name": "printer", "status": "Assigned", "assigned_user": user,
+            "teams": ["l1"], "mail_account": "support", "thread_key": "root",
+            "participants": ["c@x.example"], "created_at": "2026-03-03T10:00:00Z"}))
+        .unwrap()
+    }
+
+    fn link() -> EmailLink {
+        EmailLink {
+            email_id: "e1".into(),
+            message_id: "m1@x.example".into(),
+            parent: Some(RecordRef::case(7)),
+            thread_key: "root".into(),
+            subject: Some("printer".into()),
+            at: "2026-03-03T10:00:00Z".parse().unwrap(),
+            participants: vec!["c@x.example".into()],
+            teams: vec!["l1".into()],
+        }
+    }
+
+    /// The claim's transaction does not grow with the team (moto does not enforce DynamoDB's
+    /// 100 items, so a local run cannot show it): a least-busy choice over any number of
+    /// members conditions on one team version and one count. It grows only with the teams
+    /// of the assignee, each version named once.
+    #[test]
+    fn a_least_busy_claim_is_a_bounded_transaction_whatever_the_team_size() {
+        let store = store();
+        let guard = |teams: &[&str]| AssignmentGuard {
+            counter: Some(CounterStep {
+                key: "rr#support".into(),
+                expected: 3,
+                new: 4,
+            }),
+            least_busy: Some(LeastBusyRead {
+                team: "l1".into(),
+                version: 41,
+                load: 2,
+            }),
+            assignee_teams: teams.iter().map(|t| t.to_string()).collect(),
+        };
+        let count = |g: &AssignmentGuard| store.claim_items(&case("ann"), Some(g), &link()).len();
+        // Claim, case, counter, count, the l1 version, case-created entry, message index,
+        // email update, stream entry.
+        assert_eq!(count(&guard(&["l1"])), 9);
+        assert_eq!(
+            count(&guard(&[])),
+            9,
+            "the least-busy team's version is always named"
+        );
+        assert_eq!(count(&guard(&["l1", "sales", "l1"])), 10);
+
+        let items = store.claim_items(&case("ann"), Some(&guard(&["l1", "sales"])), &link());
+        let updates: Vec<_> = items.iter().filter_map(|i| i.update()).collect();
+        let version = |sk: &str| {
+            updates
+                .iter()
+                .find(|u| u.key().get("sk") == Some(&s(sk)))
+                .unwrap_or_else(|| panic!("no update of {sk}"))
+        };
+        let l1 = version("loads#l1");
+        assert_eq!(l1.update_expression(), "ADD #v :one");
+        assert_eq!(l1.expression_attribute_values().unwrap()[":e"], n(41));
+        assert!(l1.condition_expression().is_some());
+        assert!(version("loads#sales").condition_expression().is_none());
+        let load = version("ann");
+        assert_eq!(load.expression_attribute_values().unwrap()[":e"], n(2));
+        // Only the chosen member's count is read back: no condition check on anyone else.
+        assert!(items.iter().all(|i| i.condition_check().is_none()));
+
+        // Round-robin and direct: no version condition, the assignee's teams still bumped.
+        let rr = AssignmentGuard {
+            least_busy: None,
+            ..guard(&["l1"])
+        };
+        let items = store.claim_items(&case("ann"), Some(&rr), &link());
+        assert_eq!(items.len(), 9);
+        let cond = items
+            .iter()
+            .filter_map(|i| i.update())
+            .find(|u| u.key().get("sk") == Some(&s("loads#l1")))
+            .unwrap()
+            .condition_expression();
+        assert_eq!(cond, None);
     }
 }

@@ -20,7 +20,7 @@
 //! | stream entry | `STREAM#<type>#<id>` | `email#<email id>`, `case_created` | `StreamEntry` | ingest |
 //! | message index (R-L1) | `MSGID#<message id>` | `MSGID` | `MessageEntry` | ingest |
 //! | thread claim (R-C4) | `THREAD#<thread key>` | `CLAIM` | `case` (number), `email_id`, `v` | ingest |
-//! | counter | `COUNTER` | `case`; `rr#<account>` (round robin, R-C5) | `value` (number) | ingest |
+//! | counter | `COUNTER` | `case`; `rr#<account>` (round robin, R-C5); `loads#<team>` (a team's load version: bumped with every member's open count, R-C3) | `value` (number) | ingest; CLI (status, `loads#`) |
 //! | open cases per user (R-C3) | `LOAD` | user | `open` (number) | ingest (claim); CLI (status) |
 //!
 //! No item writes the `gsi1` index's keys (`gsi1pk`, `gsi1sk`) yet: it is provisioned, empty.

@@ -48,8 +48,11 @@ pub enum Decision {
     NeedsState { eligible: Vec<String> },
 }
 
-/// Active members of `team` (holding `position` when one is asked for), in round-robin order.
+/// Active members of `team` (holding `position` when one is asked for), in round-robin order,
+/// each once: a user listed twice (stored before memberships were a set, or read twice) would
+/// otherwise get a double round-robin share.
 pub fn eligible(members: &[User], team: &str, position: Option<&str>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
     members
         .iter()
         .filter(|u| u.active)
@@ -58,6 +61,7 @@ pub fn eligible(members: &[User], team: &str, position: Option<&str>) -> Vec<Str
             (Some(p), Some(Some(mine))) => mine.eq_ignore_ascii_case(p),
             _ => false,
         })
+        .filter(|u| seen.insert(u.name.as_str()))
         .map(|u| u.name.clone())
         .collect()
 }
@@ -116,6 +120,39 @@ mod tests {
             choose(Distribution::RoundRobin, &[], 0, &HashMap::new()),
             None
         );
+    }
+
+    #[test]
+    fn a_member_listed_twice_is_eligible_once() {
+        let user = |name: &str, teams: &[(&str, Option<&str>)]| User {
+            v: 1,
+            name: name.into(),
+            emails: vec![],
+            teams: teams
+                .iter()
+                .map(|(t, p)| crate::records::TeamMembership {
+                    team: t.to_string(),
+                    position: p.map(str::to_string),
+                })
+                .collect(),
+            active: true,
+            created_at: chrono::Utc::now(),
+        };
+        let x = user("x", &[("t", None), ("t", Some("L1"))]);
+        let y = user("y", &[("t", None)]);
+        // As stored (the team twice) and as read twice (once per membership).
+        let members = [x.clone(), x, y];
+        assert_eq!(eligible(&members, "t", None), ["x", "y"]);
+        assert_eq!(eligible(&members, "t", Some("l1")), ["x"]);
+        let picks: Vec<String> = (0..6)
+            .map(|c| {
+                let e = eligible(&members, "t", None);
+                choose(Distribution::RoundRobin, &e, c, &HashMap::new())
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        assert_eq!(picks.iter().filter(|p| *p == "x").count(), 3);
     }
 
     #[test]

@@ -70,7 +70,21 @@ pub fn sender_candidates(email: &EmailRecord, our_addresses: &[String]) -> Vec<S
     out
 }
 
-/// Addresses on an email, added to its case's participants (who may use `[#N]`, R-L2).
+/// The one address that may prove participation in a case for `[#N]` (R-L2): From, which
+/// DMARC authenticates (the caller checks that no failure was recorded). Not Reply-To, which
+/// anyone may set to a participant's address, and not a no-reply From's Reply-To (that one
+/// only stands in for the sender when linking to records, R-C5, R-L3). Not our own addresses:
+/// they are on every case, so they would let anyone who forges them into every case.
+pub fn tag_sender(email: &EmailRecord, our_addresses: &[String]) -> Option<String> {
+    email
+        .from
+        .as_ref()
+        .map(|f| normalize_address(&f.address))
+        .filter(|f| !our_addresses.contains(f))
+}
+
+/// Addresses on an email, added to its case's participants (who may use `[#N]`, R-L2) when it
+/// creates the case or joins it as a reply (R-L1); a join by tag adds none.
 pub fn participants(email: &EmailRecord) -> Vec<String> {
     let mut out: Vec<String> = email
         .from
@@ -123,5 +137,19 @@ mod tests {
             sender_candidates(&e, &[]),
             vec!["ann@example.com", "help@shop.example"]
         );
+        // Only From may prove participation; never Reply-To, nor our own address.
+        assert_eq!(tag_sender(&e, &[]).as_deref(), Some("ann@example.com"));
+        assert_eq!(tag_sender(&e, &["ann@example.com".into()]), None);
+        e.from = Some(MailAddr {
+            name: None,
+            address: "No-Reply@shop.example".into(),
+        });
+        assert_eq!(
+            tag_sender(&e, &[]).as_deref(),
+            Some("no-reply@shop.example")
+        );
+        e.from = None;
+        assert_eq!(tag_sender(&e, &[]), None);
+        assert_eq!(sender_candidates(&e, &[]), vec!["help@shop.example"]);
     }
 }

@@ -7,10 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::assign::{self, Decision};
-use super::link::{case_tag, participants, sender_candidates, thread_key};
+use super::link::{case_tag, participants, sender_candidates, tag_sender, thread_key};
 use crate::messages::{DispatchEvent, EventKind};
 use crate::model::{Account, AccountKind, Body, CaseSettings, Distribution, EmailRecord};
-use crate::ports::{AssignmentGuard, Claim, Crm, EmailLink, Outgoing, Queue, StoreResult};
+use crate::ports::{
+    AssignmentGuard, Claim, CounterStep, Crm, EmailLink, LeastBusyRead, Outgoing, Queue,
+    StoreResult,
+};
 use crate::records::{
     normalize_address, Case, CaseStatus, RecordKind, RecordRef, ThreadClaim, User,
 };
@@ -28,12 +31,13 @@ pub struct LinkCache {
 
 impl LinkCache {
     /// Seeds team membership from users the caller already read (in round-robin order), so
-    /// assignment does not read them again.
+    /// assignment does not read them again. A user is a team's member once, however often
+    /// the stored user lists the team.
     pub fn with_users(users: &[User]) -> Self {
         let mut members: HashMap<String, Vec<User>> = HashMap::new();
         for u in users {
-            for m in &u.teams {
-                members.entry(m.team.clone()).or_default().push(u.clone());
+            for team in u.team_names() {
+                members.entry(team).or_default().push(u.clone());
             }
         }
         LinkCache {
@@ -118,7 +122,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         fresh: bool,
     ) -> StoreResult<LinkOutcome> {
         let senders = sender_candidates(email, self.our_addresses);
-        let mut found = self.find_thread_parent(email, &senders).await?;
+        let mut found = self.find_thread_parent(email).await?;
         let settings = account
             .case
             .as_ref()
@@ -177,11 +181,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
     }
 
     /// R-L1, then R-L2: the parent an earlier email of the thread gives, or a case tag.
-    async fn find_thread_parent(
-        &self,
-        email: &EmailRecord,
-        senders: &[String],
-    ) -> StoreResult<Found> {
+    async fn find_thread_parent(&self, email: &EmailRecord) -> StoreResult<Found> {
         let mut found = Found::default();
         // R-L1: any id it replies to or references, nearest first.
         let mut ids: Vec<String> = email.in_reply_to.clone();
@@ -202,13 +202,16 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 }
             }
         }
-        // R-L2: a case tag, only from a participant, only when DMARC did not fail.
+        // R-L2: a case tag, only when From is a participant and DMARC did not fail.
         if email.dmarc_fail {
             return Ok(found);
         }
+        let Some(from) = tag_sender(email, self.our_addresses) else {
+            return Ok(found);
+        };
         if let Some(n) = email.subject.as_deref().and_then(case_tag) {
             if let Some(case) = self.crm.get_case(n).await? {
-                if self.is_participant(&case, senders).await? {
+                if self.is_participant(&case, &from).await? {
                     found.parent = Some(RecordRef::case(n.get()));
                     found.rule = Some("R-L2");
                     found.thread = Some(case.thread_key.clone());
@@ -248,7 +251,12 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             thread_key: found.thread.clone().unwrap_or_else(|| thread_key(email)),
             subject: email.subject.clone(),
             at: email.date.unwrap_or(email.received_at),
-            participants: participants(email),
+            // A tag only proves that From takes part: nobody else on the email is added (a
+            // participant's tagged mail cannot bring a stranger into the case).
+            participants: match found.rule {
+                Some("R-L2") => Vec::new(),
+                _ => participants(email),
+            },
             teams,
         }
     }
@@ -391,18 +399,31 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         })
     }
 
-    /// Reads what the choice depends on (members, counter, loads) and lets the pure rules in
-    /// [`assign`] choose.
+    /// Reads what the choice depends on (members, counter; for least-busy the team's load
+    /// version, then the loads) and lets the pure rules in [`assign`] choose. The claim then
+    /// conditions on the counter, and for least-busy on the version and the chosen member's
+    /// count only: a bounded transaction at any team size, and still exact (R-C3), since
+    /// every change of a member's count also bumps the version read before the counts.
     async fn assign(&self, account: &Account, s: &CaseSettings) -> StoreResult<Assignment> {
         let members = match &s.target_team {
             Some(team) => self.members(team).await?,
             None => Vec::new(),
         };
+        let teams_of = |user: &str| {
+            members
+                .iter()
+                .find(|m| m.name == user)
+                .map(User::team_names)
+                .unwrap_or_default()
+        };
         let eligible = match assign::plan(s, &members) {
             Decision::Assign { user, .. } => {
                 return Ok(Assignment {
+                    guard: Some(AssignmentGuard {
+                        assignee_teams: teams_of(&user),
+                        ..AssignmentGuard::default()
+                    }),
                     user: Some(user),
-                    guard: None,
                     error: None,
                 })
             }
@@ -417,34 +438,39 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         };
         let counter_key = crate::keys::round_robin_sk(&account.name);
         let counter = self.crm.counter(&counter_key).await?;
-        let loads = if s.distribution == Distribution::LeastBusy {
-            self.crm.open_loads(&eligible).await?
-        } else {
-            HashMap::new()
+        let least_busy = match (&s.target_team, s.distribution) {
+            (Some(team), Distribution::LeastBusy) => {
+                // The version first: a count that changes after this read moves it.
+                let version = self.crm.counter(&crate::keys::team_loads_sk(team)).await?;
+                Some((team.clone(), version, self.crm.open_loads(&eligible).await?))
+            }
+            _ => None,
         };
-        let Some((user, next)) = assign::choose(s.distribution, &eligible, counter, &loads) else {
+        let no_loads = HashMap::new();
+        let loads = least_busy.as_ref().map(|(_, _, l)| l).unwrap_or(&no_loads);
+        let Some((user, next)) = assign::choose(s.distribution, &eligible, counter, loads) else {
             return Ok(Assignment {
                 user: None,
                 guard: None,
                 error: Some("no eligible member".into()),
             });
         };
-        let loads_expected = if s.distribution == Distribution::LeastBusy {
-            eligible
-                .iter()
-                .map(|u| (u.clone(), loads.get(u).copied().unwrap_or(0)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let least_busy = least_busy.map(|(team, version, loads)| LeastBusyRead {
+            team,
+            version,
+            load: loads.get(&user).copied().unwrap_or(0),
+        });
         Ok(Assignment {
-            user: Some(user),
             guard: Some(AssignmentGuard {
-                counter_key,
-                counter_expected: counter,
-                counter_new: next.max(counter + 1),
-                loads_expected,
+                counter: Some(CounterStep {
+                    key: counter_key,
+                    expected: counter,
+                    new: next.max(counter + 1),
+                }),
+                least_busy,
+                assignee_teams: teams_of(&user),
             }),
+            user: Some(user),
             error: None,
         })
     }
@@ -460,16 +486,17 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         Ok(m)
     }
 
-    async fn is_participant(&self, case: &Case, senders: &[String]) -> StoreResult<bool> {
-        for s in senders {
-            if case.participants.iter().any(|p| p == s) || case.contact.as_deref() == Some(s) {
-                return Ok(true);
-            }
-            if let Some(account) = &case.account {
-                for r in self.crm.records_by_address(s).await? {
-                    if r.record.kind == RecordKind::Contact && r.account.as_ref() == Some(account) {
-                        return Ok(true);
-                    }
+    /// The case's contact, a contact of its account, or an address already on the thread.
+    async fn is_participant(&self, case: &Case, address: &str) -> StoreResult<bool> {
+        if case.participants.iter().any(|p| p == address)
+            || case.contact.as_deref() == Some(address)
+        {
+            return Ok(true);
+        }
+        if let Some(account) = &case.account {
+            for r in self.crm.records_by_address(address).await? {
+                if r.record.kind == RecordKind::Contact && r.account.as_ref() == Some(account) {
+                    return Ok(true);
                 }
             }
         }
@@ -565,5 +592,91 @@ fn new_case(
         thread_key: link.thread_key.clone(),
         participants: link.participants.clone(),
         created_at: input.now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{test_account, MemoryCrm, MemoryQueue};
+    use crate::records::TeamMembership;
+
+    fn email(id: &str) -> EmailRecord {
+        serde_json::from_value(serde_json::json!({
+            "email_id": id, "message_id": format!("{id}@x.example"), "synthetic_id": false,
+            "auto_submitted": false, "list": false, "bounce": false, "size": 1,
+            "attachments_skipped": false, "raw_key": "k", "received_at": "2026-03-03T10:00:00Z",
+            "from": {"address": "c@acme.example"}, "subject": id
+        }))
+        .unwrap()
+    }
+
+    fn user(i: usize, teams: &[&str]) -> User {
+        User {
+            v: 1,
+            name: format!("u{i:04}"),
+            emails: vec![],
+            teams: teams
+                .iter()
+                .map(|t| TeamMembership {
+                    team: t.to_string(),
+                    position: None,
+                })
+                .collect(),
+            active: true,
+            created_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(i as i64),
+        }
+    }
+
+    /// Least-busy over 1,000 members: the fake refuses a claim over DynamoDB's 100 items, as
+    /// AWS would, so this fails if the claim conditions on every member's count.
+    #[tokio::test]
+    async fn least_busy_over_a_thousand_members_assigns_and_counts_stay_exact() {
+        let crm = MemoryCrm::default();
+        for i in 0..1000 {
+            crm.add_user(user(i, &["big"])).unwrap();
+            crm.set_load(&format!("u{i:04}"), if i == 700 { 0 } else { 1 });
+        }
+        let events = MemoryQueue::default();
+        let mut account = test_account("support", Utc::now());
+        account.case = Some(CaseSettings {
+            create_case: true,
+            distribution: Distribution::LeastBusy,
+            assign_to: None,
+            target_team: Some("big".into()),
+            position: None,
+            reopen_on_reply: false,
+        });
+        let linker = LinkService {
+            crm: &crm,
+            events: &events,
+            our_addresses: &[],
+            cache: LinkCache::with_users(&crm.users()),
+        };
+        for (id, want) in [("e1", "u0700"), ("e2", "u0701")] {
+            crm.add_email(id);
+            let out = linker
+                .link(&email(id), &account, Utc::now(), true)
+                .await
+                .unwrap();
+            assert_eq!(out.assigned_user.as_deref(), Some(want), "{id}");
+        }
+        let st = crm.state();
+        assert_eq!((st.loads["u0700"], st.loads["u0701"]), (1, 2));
+        assert_eq!(
+            st.counters["loads#big"], 2,
+            "each assignment moved the version"
+        );
+    }
+
+    #[test]
+    fn a_team_listed_twice_seeds_one_member() {
+        let mut doubled = user(1, &["t", "t", "s"]);
+        doubled.teams[1].position = Some("L1".into());
+        let cache = LinkCache::with_users(&[doubled, user(2, &["t"])]);
+        let members = cache.members.try_lock().unwrap();
+        let names: Vec<&str> = members["t"].iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["u0001", "u0002"]);
+        assert_eq!(members["s"].len(), 1);
     }
 }

@@ -3,7 +3,9 @@
 //! It keeps the DynamoDB adapter's semantics (`mailroom_aws::crm`), not a simpler idea of
 //! them: a claim is one all-or-nothing transaction that creates `THREAD#<key>` only if absent
 //! (else `ThreadTaken` with the holder), refuses an existing case number, and checks that the
-//! round-robin counter and the loads a least-busy choice read did not move (else `Moved`).
+//! round-robin counter, and for least-busy the team's load version and the chosen member's
+//! count, did not move (else `Moved`). Every change of a user's open count bumps the load
+//! version of each of the user's teams, and a claim over DynamoDB's 100 items is refused.
 //! Link writes need the email item to exist, as the adapter's conditional update does, and a
 //! cancelled `join_case` or `link_email` reports `AlreadyExists`, as the adapter's does.
 
@@ -11,8 +13,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::crm_state::{entry, union, CrmState};
+use crate::keys::team_loads_sk;
 use crate::ports::{
     AddressRecord, AssignmentGuard, Claim, Crm, Directory, EmailLink, StoreError, StoreResult,
+    MAX_TRANSACTION_ITEMS,
 };
 use crate::records::{
     normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, MessageEntry, RecordKind,
@@ -99,8 +103,13 @@ impl MemoryCrm {
         })
     }
 
-    /// A user's addresses get `user#<name>` index entries, which linking skips.
+    /// A user's addresses get `user#<name>` index entries, which linking skips. Memberships
+    /// are stored as a set, as the adapter's `add_user` stores them.
     pub fn add_user(&self, u: User) -> StoreResult<()> {
+        let u = User {
+            teams: crate::records::TeamMembership::set(u.teams),
+            ..u
+        };
         let (id, emails) = (u.name.clone(), u.emails.clone());
         let taken = |st: &CrmState| st.users.contains_key(&id);
         self.seed(format!("user:{id}"), taken, (&emails, None), |st| {
@@ -138,6 +147,8 @@ impl MemoryCrm {
             );
             if let (Some(u), true) = (&case.assigned_user, case.status.is_open()) {
                 *st.loads.entry(u.clone()).or_default() += 1;
+                let teams = user_teams(st, u, &case.teams);
+                st.bump_team_loads(&teams);
             }
             let c = st.counters.entry("case".into()).or_default();
             *c = (*c).max(case.number.get());
@@ -180,7 +191,8 @@ impl MemoryCrm {
     }
 
     /// The adapter's `set_case_status`: the status and the assignee's open count change
-    /// together, the count only when the case moves between open and not open (R-C3).
+    /// together, the count only when the case moves between open and not open (R-C3), and
+    /// with it the load version of the assignee's teams and the case's.
     pub fn set_case_status(&self, number: CaseNumber, status: CaseStatus) -> StoreResult<Case> {
         let mut st = self.st();
         let case = st
@@ -195,9 +207,38 @@ impl MemoryCrm {
         let case = case.clone();
         if let (Some(u), true) = (&case.assigned_user, was_open != status.is_open()) {
             *st.loads.entry(u.clone()).or_default() += if status.is_open() { 1 } else { -1 };
+            let teams = user_teams(&st, u, &case.teams);
+            st.bump_team_loads(&teams);
         }
         Ok(case)
     }
+}
+
+/// The teams whose load version a change of `user`'s count moves: the user's, and `also`
+/// (a case's teams, in case the user left one or is gone), as the adapter's `set_case_status`.
+fn user_teams(st: &CrmState, user: &str, also: &[String]) -> Vec<String> {
+    let mine = st.users.get(user).map(User::team_names).unwrap_or_default();
+    union(&mine, also)
+}
+
+/// The items the adapter's claim transaction holds: thread claim, case, counter, assignee
+/// count, one load version per team, the case's first stream entry, and the email's link
+/// (message index, email update, stream entry).
+fn claim_items(case: &Case, guard: Option<&AssignmentGuard>, link: &EmailLink) -> usize {
+    let counter = guard.is_some_and(|g| g.counter.is_some()) as usize;
+    let assignee = match (&case.assigned_user, guard) {
+        (Some(_), Some(g)) => 1 + version_teams(g).len(),
+        (Some(_), None) => 1,
+        (None, _) => 0,
+    };
+    let stream = link.parent.is_some() as usize;
+    2 + counter + assignee + 1 + 2 + stream
+}
+
+/// The assignee's teams and the least-busy team, once each: one item per team version.
+fn version_teams(g: &AssignmentGuard) -> Vec<String> {
+    let lb: Vec<String> = g.least_busy.iter().map(|l| l.team.clone()).collect();
+    union(&g.assignee_teams, &lb)
 }
 
 impl Crm for MemoryCrm {
@@ -289,6 +330,15 @@ impl Crm for MemoryCrm {
         guard: Option<&AssignmentGuard>,
         link: &EmailLink,
     ) -> StoreResult<Claim> {
+        let items = claim_items(case, guard, link);
+        if items > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::permanent(
+                "claim case",
+                format!(
+                    "{items} items in one transaction (DynamoDB allows {MAX_TRANSACTION_ITEMS})"
+                ),
+            ));
+        }
         let outcome = self.transact(|st| {
             // The claim is the transaction's first item: its failure wins over any other.
             if let Some(holder) = st.threads.get(&case.thread_key) {
@@ -297,18 +347,26 @@ impl Crm for MemoryCrm {
             if st.cases.contains_key(&case.number) {
                 return Err(Refused::Moved);
             }
-            if let Some(g) = guard {
-                if st.counters.get(&g.counter_key).copied().unwrap_or(0) != g.counter_expected {
+            let counter = |st: &CrmState, k: &str| st.counters.get(k).copied().unwrap_or(0);
+            if let Some(c) = guard.and_then(|g| g.counter.as_ref()) {
+                if counter(st, &c.key) != c.expected {
                     return Err(Refused::Moved);
                 }
-                st.counters.insert(g.counter_key.clone(), g.counter_new);
+                st.counters.insert(c.key.clone(), c.new);
+            }
+            if let Some(lb) = guard.and_then(|g| g.least_busy.as_ref()) {
+                if counter(st, &team_loads_sk(&lb.team)) != lb.version {
+                    return Err(Refused::Moved);
+                }
             }
             if let Some(user) = &case.assigned_user {
-                let loads = guard.map(|g| g.loads_expected.as_slice()).unwrap_or(&[]);
-                if loads.iter().any(|(u, l)| !st.load_is(u, *l)) {
-                    return Err(Refused::Moved);
+                if let Some(lb) = guard.and_then(|g| g.least_busy.as_ref()) {
+                    if !st.load_is(user, lb.load) {
+                        return Err(Refused::Moved);
+                    }
                 }
                 *st.loads.entry(user.clone()).or_default() += 1;
+                st.bump_team_loads(&guard.map(version_teams).unwrap_or_default());
             }
             st.threads.insert(
                 case.thread_key.clone(),
@@ -432,12 +490,21 @@ mod tests {
         crm.claim_case(c, g.as_ref(), l).await.unwrap()
     }
 
-    fn guard(expected: u64, loads: &[(&str, u64)]) -> AssignmentGuard {
+    /// A round-robin guard; with `least_busy`, the support team's version and the chosen
+    /// member's count as read.
+    fn guard(expected: u64, least_busy: Option<(u64, u64)>) -> AssignmentGuard {
         AssignmentGuard {
-            counter_key: "rr#support".into(),
-            counter_expected: expected,
-            counter_new: expected + 1,
-            loads_expected: loads.iter().map(|(u, l)| (u.to_string(), *l)).collect(),
+            counter: Some(crate::ports::CounterStep {
+                key: "rr#support".into(),
+                expected,
+                new: expected + 1,
+            }),
+            least_busy: least_busy.map(|(version, load)| crate::ports::LeastBusyRead {
+                team: "support".into(),
+                version,
+                load,
+            }),
+            assignee_teams: vec!["support".into(), "sales".into()],
         }
     }
 
@@ -447,7 +514,7 @@ mod tests {
         crm.add_email("e1");
         crm.add_email("e2");
         let l1 = link("e1", "root", Some(RecordRef::case(1)));
-        let g = guard(0, &[("ann", 0), ("bob", 0)]);
+        let g = guard(0, Some((0, 0)));
         let c1 = case(1, "root", Some("ann"));
         assert_eq!(claim(&crm, &c1, Some(g), &l1).await, Claim::Created);
         let st = crm.state();
@@ -457,6 +524,11 @@ mod tests {
         );
         assert_eq!(st.threads["root"].email_id, "e1");
         assert_eq!((st.counters["rr#support"], st.loads["ann"]), (1, 1));
+        // The assignee's count moved: so did the load version of each of her teams.
+        assert_eq!(
+            (st.counters["loads#support"], st.counters["loads#sales"]),
+            (1, 1)
+        );
         assert_eq!(
             (st.emails["e1"].case, &st.emails["e1"].teams[..]),
             (Some(cn(1)), &["support".to_string()][..])
@@ -472,7 +544,7 @@ mod tests {
         let taken = claim(
             &crm,
             &case(2, "root", Some("bob")),
-            Some(guard(1, &[])),
+            Some(guard(1, None)),
             &l2,
         )
         .await;
@@ -492,18 +564,27 @@ mod tests {
         let c = case(1, "root", Some("ann"));
         let l = link("e1", "root", Some(RecordRef::case(1)));
         let before = crm.state();
-        assert_eq!(claim(&crm, &c, Some(guard(2, &[])), &l).await, Claim::Moved);
+        assert_eq!(
+            claim(&crm, &c, Some(guard(2, None)), &l).await,
+            Claim::Moved
+        );
         assert_eq!(crm.state(), before);
 
-        // Least-busy read bob at 0; he has one now.
-        crm.set_load("bob", 1);
+        // Least-busy read the team's version at 0; another member's count moved since.
+        crm.set_counter("loads#support", 1);
         let before = crm.state();
-        let g = guard(3, &[("ann", 0), ("bob", 0)]);
+        let g = guard(3, Some((0, 0)));
         assert_eq!(claim(&crm, &c, Some(g), &l).await, Claim::Moved);
         assert_eq!(crm.state(), before);
+        // The version holds but the chosen member's own count moved (a second guard).
+        crm.set_load("ann", 2);
+        let g = guard(3, Some((1, 0)));
+        assert_eq!(claim(&crm, &c, Some(g), &l).await, Claim::Moved);
+        crm.set_load("ann", 0);
+        let before = crm.state();
 
         // An email ingest never stored cancels the claim too; then the claim holds.
-        let g = guard(3, &[("ann", 0), ("bob", 1)]);
+        let g = guard(3, Some((1, 0)));
         let orphan = link("e9", "other", Some(RecordRef::case(1)));
         assert_eq!(
             claim(&crm, &c, Some(g.clone()), &orphan).await,
@@ -517,6 +598,44 @@ mod tests {
             Claim::Moved
         );
         assert_eq!(crm.state().counters["rr#support"], 4);
+    }
+
+    #[tokio::test]
+    async fn status_changes_move_the_versions_and_an_oversized_claim_is_refused() {
+        let crm = MemoryCrm::default();
+        let ann = json!({"name": "ann", "teams": [{"team": "support"}, {"team": "sales"},
+            {"team": "support", "position": "L1"}], "active": true, "created_at": AT});
+        crm.add_user(from_value(ann).unwrap()).unwrap();
+        assert_eq!(crm.state().users["ann"].teams.len(), 2, "stored as a set");
+        crm.add_case(case(5, "root", Some("ann")), "e0").unwrap();
+        let v = |st: &CrmState, t: &str| st.counters[&format!("loads#{t}")];
+        let st = crm.state();
+        assert_eq!((v(&st, "support"), v(&st, "sales")), (1, 1));
+        crm.set_case_status(cn(5), CaseStatus::Pending).unwrap();
+        assert_eq!(v(&crm.state(), "support"), 1, "still open: no count moved");
+        crm.set_case_status(cn(5), CaseStatus::Closed).unwrap();
+        let st = crm.state();
+        assert_eq!(
+            (v(&st, "support"), v(&st, "sales"), st.loads["ann"]),
+            (2, 2, 0)
+        );
+
+        // An assignee in 100 teams would need more than DynamoDB's 100 items: refused whole.
+        crm.add_email("e1");
+        let mut g = guard(0, None);
+        g.assignee_teams = (0..100).map(|i| format!("t{i}")).collect();
+        let before = crm.state();
+        let l = link("e1", "other", Some(RecordRef::case(6)));
+        let c6 = case(6, "other", Some("ann"));
+        let refused = crm.claim_case(&c6, Some(&g), &l).await;
+        let e = refused.expect_err("over the limit");
+        assert_eq!(e.class(), crate::error::ErrorClass::Permanent);
+        let why = std::error::Error::source(&e).map(|s| s.to_string());
+        assert!(
+            why.is_some_and(|w| w.contains("DynamoDB allows 100")),
+            "{e:?}"
+        );
+        assert_eq!(crm.state(), before);
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::keys::team_loads_sk;
 use crate::ports::EmailLink;
 use crate::records::{
     normalize_address, Case, Contact, CrmAccount, Lead, MessageEntry, RecordRef, StreamEntry,
@@ -37,7 +38,7 @@ pub struct CrmState {
     pub threads: BTreeMap<String, ThreadClaim>,
     /// `MSGID#<message id>` (R-L1).
     pub messages: BTreeMap<String, MessageEntry>,
-    /// `COUNTER`: `case` and `rr#<account>`.
+    /// `COUNTER`: `case`, `rr#<account>` and `loads#<team>`.
     pub counters: BTreeMap<String, u64>,
     /// `LOAD`: open cases per user. Signed, as DynamoDB's `ADD` is.
     pub loads: BTreeMap<String, i64>,
@@ -88,6 +89,13 @@ impl CrmState {
                 .insert(format!("email#{}", link.email_id), e);
         }
         Ok(())
+    }
+
+    /// A user's open count moved: so does the load version of each of these teams (R-C3).
+    pub(super) fn bump_team_loads<'t>(&mut self, teams: impl IntoIterator<Item = &'t String>) {
+        for team in teams {
+            *self.counters.entry(team_loads_sk(team)).or_default() += 1;
+        }
     }
 
     /// `attribute_not_exists(#o) OR #o = :e` for 0, else `#o = :e`.
