@@ -8,7 +8,10 @@
 //!   for every adapter.
 //! - [`dynamo`]: the DynamoDB adapter, a file per entity, with the table's key schema in its doc.
 //! - [`blobs`], [`queue`], [`secrets`]: one adapter each.
-//! - [`provision`]: creates the resources `template.yaml` declares, for the local stack.
+//! - [`provision`]: creates the resources `template.yaml` declares, for the local stack, and
+//!   the credential data key.
+//! - [`iam`]: the actions, partitions and prefixes each function uses, in one table that
+//!   `tests/iam.rs` holds `template.yaml` to.
 //!
 //! Endpoints come from the standard SDK configuration (`AWS_ENDPOINT_URL`), so the same code
 //! talks to AWS in Lambda and to the local emulator in development and tests.
@@ -17,6 +20,7 @@ pub mod blobs;
 pub mod config;
 pub mod dynamo;
 pub mod errors;
+pub mod iam;
 pub mod provision;
 pub mod queue;
 pub mod secrets;

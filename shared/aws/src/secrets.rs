@@ -20,8 +20,8 @@ use crate::dynamo::item::{key, n, s, Item};
 use crate::dynamo::DynamoStore;
 use crate::errors::sdk_error;
 
-const CONTEXT_KEY: &str = "mailroom:purpose";
-const CONTEXT_VALUE: &str = "imap-credentials";
+pub const CONTEXT_KEY: &str = "mailroom:purpose";
+pub const CONTEXT_VALUE: &str = "imap-credentials";
 
 struct DataKey {
     id: String,
