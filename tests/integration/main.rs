@@ -11,3 +11,4 @@ mod filters;
 mod harness;
 mod pipeline;
 mod reliability;
+mod security;
