@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod filters;
 mod harness;
+mod iam;
 mod pipeline;
 mod reliability;
 mod security;

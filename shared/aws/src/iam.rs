@@ -8,7 +8,10 @@
 //! holds a grant that is not one (a write it never makes, a partition or prefix it never
 //! touches, a key use outside the service that needs it). moto enforces no IAM at all, so this
 //! is the only check before `sam deploy` that the policies match the code: change a call, change
-//! its row, and the test says what the template must say.
+//! its row, and the test says what the template must say. The integration test
+//! `tests/integration/iam.rs` checks the rows against the code: it records every request the
+//! three functions make while they run a cycle on the local stack and fails on any that no row
+//! allows.
 //!
 //! How the grants are written in the template:
 //! - Table grants name their partitions with `dynamodb:LeadingKeys` (`ForAllValues:StringLike`;
