@@ -10,6 +10,11 @@ use crate::context::Context;
 
 pub async fn add(ctx: &Context, new: NewAccount, password: Secret) -> Result<Account> {
     new.validate(&password)?;
+    // A deployment that refuses plaintext IMAP refuses to store such an account at all.
+    ctx.poller
+        .imap
+        .permits(new.security)
+        .map_err(|e| anyhow!("--security: {}", e.message))?;
     // R-F8b: resolve now so a bad or private host is refused before it is stored.
     ctx.poller
         .imap

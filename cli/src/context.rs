@@ -77,6 +77,8 @@ async fn local_stack(prefix: &str) -> Result<(Clients, Config, StackInfo)> {
         ("MAILROOM_KMS_KEY_ID", resources.kms_key_id.clone()),
         // The local IMAP server lives on loopback, with the stack's own certificate.
         ("MAILROOM_ALLOW_PRIVATE_HOSTS", "true".to_string()),
+        // Dovecot's plaintext port serves the tests of `security: plain`.
+        ("MAILROOM_ALLOW_PLAINTEXT", "true".to_string()),
         ("MAILROOM_IMAP_CA_FILE", info.ca_file.clone()),
     ];
     let default = |k: &str| {

@@ -12,5 +12,7 @@ mod events;
 mod filters;
 mod harness;
 mod hostile;
+mod iam;
 mod pipeline;
 mod reliability;
+mod security;

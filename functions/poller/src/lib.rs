@@ -20,6 +20,7 @@ impl Poller {
     pub fn new(adapters: Adapters) -> Result<Self, String> {
         let imap = ImapConnector::new(ImapOptions {
             allow_private_hosts: adapters.config.allow_private_hosts,
+            allow_plaintext: adapters.config.allow_plaintext,
             extra_ca_file: adapters.config.imap_ca_file.clone(),
             ..ImapOptions::default()
         })?;

@@ -51,6 +51,10 @@ pub struct Config {
     pub limits: Limits,
     /// R-F8b: IMAP hosts on private, loopback or link-local addresses are refused unless set.
     pub allow_private_hosts: bool,
+    /// Accounts with `security: plain` (IMAP without TLS, the password in clear) are refused,
+    /// when added and when polled, unless set (`MAILROOM_ALLOW_PLAINTEXT`). The local stack sets
+    /// it; a deployed stack does not.
+    pub allow_plaintext: bool,
     /// Extra PEM certificate(s) to trust for IMAP TLS (a private CA, or the local stack's).
     pub imap_ca_file: Option<String>,
 }
@@ -84,16 +88,8 @@ impl Config {
             ..defaults
         };
         limits.validate()?;
-        let allow_private_hosts = match get("MAILROOM_ALLOW_PRIVATE_HOSTS").as_deref() {
-            None | Some("") | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "MAILROOM_ALLOW_PRIVATE_HOSTS",
-                    format!("must be true or false, not {other:?}"),
-                ))
-            }
-        };
+        let allow_private_hosts = flag(&get, "MAILROOM_ALLOW_PRIVATE_HOSTS")?;
+        let allow_plaintext = flag(&get, "MAILROOM_ALLOW_PLAINTEXT")?;
         Ok(Config {
             resources: Resources {
                 table: required("MAILROOM_TABLE")?,
@@ -105,6 +101,7 @@ impl Config {
             },
             limits,
             allow_private_hosts,
+            allow_plaintext,
             imap_ca_file: get("MAILROOM_IMAP_CA_FILE").filter(|v| !v.is_empty()),
         })
     }
@@ -116,6 +113,18 @@ impl Config {
     /// [`Config::from_env`] for a Lambda's `main`: see [`StartupError`].
     pub fn from_env_at_start() -> Result<Config, StartupError> {
         Config::from_env().map_err(StartupError::new)
+    }
+}
+
+/// A true/false switch; unset is false.
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            name,
+            format!("must be true or false, not {other:?}"),
+        )),
     }
 }
 
@@ -161,6 +170,10 @@ mod tests {
         let c = Config::from_lookup(env(BASE)).unwrap();
         assert_eq!(c.limits.fetch_portion, 200);
         assert!(!c.allow_private_hosts);
+        assert!(
+            !c.allow_plaintext,
+            "plaintext IMAP is refused unless allowed"
+        );
 
         let err = Config::from_lookup(env(&BASE[1..])).unwrap_err();
         assert_eq!(err.field, "MAILROOM_TABLE");
@@ -177,6 +190,15 @@ mod tests {
             Config::from_lookup(env(&bad)).unwrap_err().field,
             "MAILROOM_ALLOW_PRIVATE_HOSTS"
         );
+        let mut bad = BASE.to_vec();
+        bad.push(("MAILROOM_ALLOW_PLAINTEXT", "yes"));
+        assert_eq!(
+            Config::from_lookup(env(&bad)).unwrap_err().field,
+            "MAILROOM_ALLOW_PLAINTEXT"
+        );
+        let mut local = BASE.to_vec();
+        local.push(("MAILROOM_ALLOW_PLAINTEXT", "true"));
+        assert!(Config::from_lookup(env(&local)).unwrap().allow_plaintext);
     }
 
     #[test]

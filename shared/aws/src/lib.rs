@@ -8,7 +8,10 @@
 //!   for every adapter.
 //! - [`dynamo`]: the DynamoDB adapter, a file per entity, with the table's key schema in its doc.
 //! - [`blobs`], [`queue`], [`secrets`]: one adapter each.
-//! - [`provision`]: creates the resources `template.yaml` declares, for the local stack.
+//! - [`provision`]: creates the resources `template.yaml` declares, for the local stack, and
+//!   the credential data key.
+//! - [`iam`]: the actions, partitions and prefixes each function uses, in one table that
+//!   `tests/iam.rs` holds `template.yaml` to.
 //!
 //! Endpoints come from the standard SDK configuration (`AWS_ENDPOINT_URL`), so the same code
 //! talks to AWS in Lambda and to the local emulator in development and tests.
@@ -17,6 +20,7 @@ pub mod blobs;
 pub mod config;
 pub mod dynamo;
 pub mod errors;
+pub mod iam;
 pub mod provision;
 pub mod queue;
 pub mod secrets;
@@ -159,6 +163,26 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
 }
 
 impl Clients {
+    /// The same clients, with `interceptor` on every client (tests record each request to hold
+    /// it to the IAM table, [`iam`]).
+    pub fn intercepted<I>(self, interceptor: I) -> Self
+    where
+        I: aws_sdk_dynamodb::config::Intercept + Clone + 'static,
+    {
+        let dynamodb = self.dynamodb.config().to_builder();
+        let sqs = self.sqs.config().to_builder();
+        let s3 = self.s3.config().to_builder();
+        let kms = self.kms.config().to_builder();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                dynamodb.interceptor(interceptor.clone()).build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.interceptor(interceptor.clone()).build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.interceptor(interceptor.clone()).build()),
+            kms: aws_sdk_kms::Client::from_conf(kms.interceptor(interceptor).build()),
+        }
+    }
+
     /// The same clients, with every DynamoDB request counted.
     pub fn counting_dynamodb(mut self, counter: RequestCounter) -> Self {
         let config = self

@@ -1,6 +1,6 @@
 //! Creates the resources `template.yaml` declares, under a name prefix, on any endpoint (the
-//! local emulator). Idempotent: existing resources are kept. Tests provision their own prefix
-//! so they run in parallel against one emulator without resetting it.
+//! local emulator), and the credential data key. Idempotent: existing resources are kept. Tests
+//! provision their own prefix so they run in parallel against one emulator without resetting it.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -71,6 +71,15 @@ pub async fn provision(clients: &Clients, prefix: &str) -> StoreResult<Resources
     let dispatch_queue =
         create_queue(clients, &n.dispatch_queue, false, Some((&dispatch_dlq, 5))).await?;
     let kms_key_id = create_key(clients, &n.key_alias).await?;
+    // The data key is provisioning's: the poller only ever opens with it (secrets.rs).
+    crate::KmsSecretBox::new(
+        clients.kms.clone(),
+        &kms_key_id,
+        &n.table,
+        clients.dynamodb.clone(),
+    )
+    .create_data_key()
+    .await?;
     Ok(Resources {
         table: n.table,
         bucket: n.bucket,

@@ -2,6 +2,11 @@
 //! wraps the data key (with an encryption context); the account name is the associated data.
 //! The wrapped key lives in DynamoDB; each process unwraps it once and keeps it in memory, so
 //! polling 1,000 accounts costs one KMS call per Lambda instance, not one per account.
+//!
+//! Only provisioning ([`KmsSecretBox::create_data_key`], from `provision::provision`) and
+//! sealing (the operator adding an account) create the data key. Opening never does: a poller
+//! that finds no key refuses with the reason, since a new key would open none of the stored
+//! passwords and would hide that the old one is gone.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -20,8 +25,10 @@ use crate::dynamo::item::{key, n, s, Item};
 use crate::dynamo::DynamoStore;
 use crate::errors::sdk_error;
 
-const CONTEXT_KEY: &str = "mailroom:purpose";
-const CONTEXT_VALUE: &str = "imap-credentials";
+/// The encryption context the data key is wrapped under; IAM conditions the poller's
+/// `kms:Decrypt` on it (`iam::Via::DataKey`).
+pub const CONTEXT_KEY: &str = "mailroom:purpose";
+pub const CONTEXT_VALUE: &str = "imap-credentials";
 
 struct DataKey {
     id: String,
@@ -59,15 +66,39 @@ impl KmsSecretBox {
         key(CONFIG_PK, DATA_KEY_SK)
     }
 
-    /// The deployment's data key: cached, else read and unwrapped, else created (first use).
-    async fn data_key(&self) -> StoreResult<std::sync::Arc<DataKey>> {
+    /// Creates the deployment's data key unless it exists; returns its id. Idempotent, and
+    /// safe when several provisioners race: the first stored key wins.
+    pub async fn create_data_key(&self) -> StoreResult<String> {
+        if let Some((id, _)) = self.read_wrapped().await? {
+            return Ok(id);
+        }
+        Ok(self.create_key().await?.id)
+    }
+
+    /// The deployment's data key: cached, else read and unwrapped; when there is none, created
+    /// only if `create` (sealing), else refused.
+    async fn data_key(&self, create: bool) -> StoreResult<std::sync::Arc<DataKey>> {
         let mut cached = self.cached.lock().await;
         if let Some(k) = cached.as_ref() {
             return Ok(k.clone());
         }
         let key = match self.read_wrapped().await? {
             Some((id, wrapped)) => self.unwrap_key(id, wrapped).await?,
-            None => self.create_key().await?,
+            None if create => self.create_key().await?,
+            None => {
+                // The whole reason in the context: it is what the account status shows.
+                return Err(err(
+                    format!(
+                        "open secret: no credential data key ({CONFIG_PK}/{DATA_KEY_SK}) in \
+                         table {}: the stack was not provisioned, or the item was removed. A \
+                         new key would open none of the stored passwords: restore the item \
+                         (point-in-time recovery) or provision and add the accounts again",
+                        self.store.table()
+                    )
+                    .as_str(),
+                    "data key missing",
+                ));
+            }
         };
         let key = std::sync::Arc::new(key);
         *cached = Some(key.clone());
@@ -155,7 +186,7 @@ impl KmsSecretBox {
 
 impl SecretBox for KmsSecretBox {
     async fn seal(&self, account: &str, secret: &Secret) -> StoreResult<SealedSecret> {
-        let key = self.data_key().await?;
+        let key = self.data_key(true).await?;
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let ciphertext = key
@@ -176,7 +207,7 @@ impl SecretBox for KmsSecretBox {
     }
 
     async fn open(&self, account: &str, sealed: &SealedSecret) -> StoreResult<Secret> {
-        let key = self.data_key().await?;
+        let key = self.data_key(false).await?;
         if key.id != sealed.key_id {
             return Err(err(
                 "open secret",

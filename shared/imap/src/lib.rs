@@ -30,6 +30,8 @@ pub mod tools;
 pub struct ImapOptions {
     /// R-F8b: refuse hosts that resolve to private, loopback or link-local addresses unless set.
     pub allow_private_hosts: bool,
+    /// Refuse `Security::Plain` (the password would cross the network in clear) unless set.
+    pub allow_plaintext: bool,
     /// PEM file with extra trusted certificates (a private CA, the local stack's certificate).
     pub extra_ca_file: Option<String>,
     pub connect_timeout: Option<Duration>,
@@ -117,7 +119,21 @@ impl ImapConnector {
         Ok(addrs)
     }
 
+    /// Whether this deployment connects with `security`: plaintext only when allowed.
+    pub fn permits(&self, security: Security) -> MailboxResult<()> {
+        if security == Security::Plain && !self.options.allow_plaintext {
+            return Err(MailboxError::new(
+                ErrorKind::Tls,
+                "security plain (IMAP without TLS, the password in clear) is refused by this \
+                 deployment (set MAILROOM_ALLOW_PLAINTEXT=true to allow it)",
+            ));
+        }
+        Ok(())
+    }
+
     async fn open_stream(&self, settings: &ImapSettings) -> MailboxResult<Stream> {
+        // Before any packet: a refused account never reaches its server.
+        self.permits(settings.security)?;
         let addrs = self.resolve(&settings.host, settings.port).await?;
         let tcp = tokio::time::timeout(self.connect_timeout(), TcpStream::connect(&addrs[..]))
             .await

@@ -7,7 +7,7 @@
 //! | account (config, watermarks, status) | `ACCOUNTS` | account name | `Account`; `folder_state` map, `case` settings, `case_error`, `case_error_at` | CLI (create, reset, case settings); poller (watermarks, status); ingest (case error) |
 //! | email | `EMAIL#<email id>` | `EMAIL` | `EmailRecord`; `accounts` string set; `parent`, `case`, `teams` set (linking) | ingest |
 //! | quarantined message | `QUARANTINE` | quarantine id | `QuarantineRecord` | ingest (removed when a replay ingests it) |
-//! | wrapped data key (R-F8) | `CONFIG` | `DATAKEY` | `key_id`, `wrapped` (base64), `v` | first process to seal a secret |
+//! | wrapped data key (R-F8) | `CONFIG` | `DATAKEY` | `key_id`, `wrapped` (base64), `v` | provisioning, or the first sealed secret; never the poller |
 //! | filter (R-X) | `FILTERS` | filter name | `Filter` | CLI |
 //! | skipped message | `SKIPPED` | `<account>#<folder>#<uidvalidity>#<uid>` | `SkippedRecord` | ingest |
 //! | a user's copy of an email | `INBOX#<user>` | email id | `InboxCopy` | ingest |

@@ -1,0 +1,577 @@
+//! What each function asks of AWS, in one table ([`GRANTS`]): per principal, the actions, the
+//! resource, and for the table the partition keys (`mailroom_core::keys::DYNAMO_KEY_PREFIXES`),
+//! for the bucket the object prefixes (`mailroom_core::keys::S3_PREFIXES`). Built by reading
+//! every adapter call (`dynamo/*.rs`, `blobs.rs`, `queue.rs`, `secrets.rs`) that the functions'
+//! handlers and the core services they drive make.
+//!
+//! `tests/iam.rs` reads `template.yaml` and fails when a function lacks a row of this table, or
+//! holds a grant that is not one (a write it never makes, a partition or prefix it never
+//! touches, a key use outside the service that needs it). moto enforces no IAM at all, so this
+//! is the only check before `sam deploy` that the policies match the code: change a call, change
+//! its row, and the test says what the template must say. The integration test
+//! `tests/integration/iam.rs` checks the rows against the code: it records every request the
+//! three functions make while they run a cycle on the local stack and fails on any that no row
+//! allows.
+//!
+//! How the grants are written in the template:
+//! - Table grants name their partitions with `dynamodb:LeadingKeys` (`ForAllValues:StringLike`;
+//!   a prefix such as `EMAIL#` becomes `EMAIL#*`). A transaction has no IAM action of its own:
+//!   each of its items is authorised as PutItem, UpdateItem or ConditionCheckItem, under the same
+//!   conditions. Nothing reads the `gsi1` index yet, so no function is granted it.
+//! - The table and the bucket are encrypted with the stack's key, so every function that uses
+//!   them is granted the key through that service (`kms:ViaService`); only the poller uses the
+//!   key directly, to unwrap the credential data key, under its encryption context.
+//! - A function's own trigger queue is read by its SQS event source: SAM grants receive, delete
+//!   and visibility changes on that queue to the role; the template states no such statement.
+
+use mailroom_core::keys::{
+    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK, SKIPPED_PK, TEAMS_PK,
+    USERS_PK,
+};
+
+/// Who makes the calls. The three functions' names are their logical ids in `template.yaml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Principal {
+    Scheduler,
+    Poller,
+    Ingest,
+    /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
+    /// all three), so an operator's role needs every row. Not in the template.
+    Cli,
+}
+
+impl Principal {
+    pub const FUNCTIONS: [Principal; 3] =
+        [Principal::Scheduler, Principal::Poller, Principal::Ingest];
+
+    /// The function's logical id in `template.yaml` (`None` for the CLI).
+    pub fn logical_id(self) -> Option<&'static str> {
+        match self {
+            Principal::Scheduler => Some("scheduler"),
+            Principal::Poller => Some("poller"),
+            Principal::Ingest => Some("ingest"),
+            Principal::Cli => None,
+        }
+    }
+}
+
+/// How a function uses the stack's KMS key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Via {
+    /// DynamoDB, for the table's encryption (`kms:ViaService` dynamodb).
+    DynamoDb,
+    /// S3, for the bucket's SSE-KMS (`kms:ViaService` s3).
+    S3,
+    /// A direct call for the credential data key, under its encryption context
+    /// (`kms:EncryptionContext:mailroom:purpose` = `imap-credentials`).
+    DataKey,
+}
+
+/// What a grant is on. Queues and the key are named by their logical ids in `template.yaml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    /// The table's items whose partition keys are the grant's `keys`.
+    Table,
+    /// A secondary index of the table.
+    Index(&'static str),
+    /// The bucket itself (listing).
+    Bucket,
+    /// The bucket's objects under a prefix of `S3_PREFIXES`.
+    Objects(&'static str),
+    /// A queue, by logical id.
+    Queue(&'static str),
+    /// The function's trigger: its SQS event source reads this queue (SAM grants it).
+    EventSource(&'static str),
+    /// The stack's key (`MailroomKey`), used as stated.
+    Key(Via),
+    /// Creating the local stack's resources (`mailroom local up`); never in a deployed stack.
+    LocalStack,
+}
+
+/// One row: `who` may do `actions` on `on` (for the table: on the partitions `keys`), because
+/// of the calls named in `by`.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant {
+    pub who: Principal,
+    pub actions: &'static [&'static str],
+    pub on: Resource,
+    /// Table rows only: partition keys, each an entry of `DYNAMO_KEY_PREFIXES` or a fixed key
+    /// under one (`REC#case`). Empty: every partition (a Scan).
+    pub keys: &'static [&'static str],
+    pub by: &'static str,
+}
+
+/// The table's key rights that DynamoDB uses on the caller's behalf (the table is encrypted
+/// with the stack's key): for reads and writes alike, since it may refresh the table key on any
+/// request.
+const TABLE_KEY: &[&str] = &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"];
+/// What S3 needs of the key to write (`GenerateDataKey`) and read (`Decrypt`) SSE-KMS objects;
+/// with a bucket key, writes may need `Decrypt` too.
+const BUCKET_KEY: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
+
+use Principal::{Cli, Ingest, Poller, Scheduler};
+use Resource::{Bucket, EventSource, Key, LocalStack, Objects, Queue, Table};
+
+/// Every grant the code needs, by principal. Keep it in step with the calls: the template test
+/// reads it both ways.
+pub const GRANTS: &[Grant] = &[
+    // ---- scheduler: one tick (schedule::run_cycle) ----
+    Grant {
+        who: Scheduler,
+        actions: &["dynamodb:Query"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, USERS_PK],
+        by: "AccountStore::list_accounts (due accounts); Directory::list_users (inactive owners)",
+    },
+    Grant {
+        who: Scheduler,
+        actions: &["sqs:SendMessage"],
+        on: Queue("PollQueue"),
+        keys: &[],
+        by: "SqsQueue::send (SendMessageBatch) of poll jobs",
+    },
+    Grant {
+        who: Scheduler,
+        actions: TABLE_KEY,
+        on: Key(Via::DynamoDb),
+        keys: &[],
+        by: "every table request (the table is encrypted with the stack's key)",
+    },
+    // ---- poller: PollService::poll ----
+    Grant {
+        who: Poller,
+        actions: &["dynamodb:GetItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, CONFIG_PK],
+        by: "AccountStore::get_account; KmsSecretBox reads the wrapped data key (CONFIG/DATAKEY)",
+    },
+    Grant {
+        who: Poller,
+        actions: &["dynamodb:UpdateItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK],
+        by: "AccountStore::save_folder_state (watermarks), save_status",
+    },
+    Grant {
+        who: Poller,
+        actions: &["dynamodb:Query"],
+        on: Table,
+        keys: &[FILTERS_PK],
+        by: "FilterStore::filters (header-stage skip filters)",
+    },
+    Grant {
+        who: Poller,
+        actions: &["dynamodb:PutItem"],
+        on: Table,
+        keys: &[SKIPPED_PK],
+        by: "FilterStore::put_skipped (messages skipped on headers)",
+    },
+    Grant {
+        who: Poller,
+        actions: &["s3:PutObject"],
+        on: Objects("raw/"),
+        keys: &[],
+        by: "BlobStore::put of raw messages (keys::raw_key)",
+    },
+    Grant {
+        who: Poller,
+        actions: &["sqs:SendMessage"],
+        on: Queue("IngestQueue"),
+        keys: &[],
+        by: "SqsQueue::send (SendMessageBatch) of ingest pointers",
+    },
+    Grant {
+        who: Poller,
+        actions: &[],
+        on: EventSource("PollQueue"),
+        keys: &[],
+        by: "its trigger: poll jobs",
+    },
+    Grant {
+        who: Poller,
+        actions: &["kms:Decrypt"],
+        on: Key(Via::DataKey),
+        keys: &[],
+        by: "KmsSecretBox::open unwraps the credential data key (never creates one)",
+    },
+    Grant {
+        who: Poller,
+        actions: TABLE_KEY,
+        on: Key(Via::DynamoDb),
+        keys: &[],
+        by: "every table request",
+    },
+    Grant {
+        who: Poller,
+        actions: BUCKET_KEY,
+        on: Key(Via::S3),
+        keys: &[],
+        by: "raw/ writes under SSE-KMS",
+    },
+    // ---- ingest: Intake (IngestService, LinkService, inbox copies) ----
+    Grant {
+        who: Ingest,
+        actions: &["s3:GetObject"],
+        on: Objects("raw/"),
+        keys: &[],
+        by: "IngestService reads the raw message a pointer names",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["s3:GetObject"],
+        on: Objects("quarantine/"),
+        keys: &[],
+        by: "a replayed pointer names the quarantine copy",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["s3:GetObject"],
+        on: Objects("bodies/"),
+        keys: &[],
+        by: "inbox copies read a stored text body when a user's filter needs it",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["s3:PutObject"],
+        on: Objects("bodies/"),
+        keys: &[],
+        by: "bodies too large for the item (keys::body_key)",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["s3:PutObject"],
+        on: Objects("attachments/"),
+        keys: &[],
+        by: "attachments (keys::attachment_key)",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["s3:PutObject"],
+        on: Objects("quarantine/"),
+        keys: &[],
+        by: "the durable copy of a quarantined message (keys::quarantine_key)",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["dynamodb:Query"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, FILTERS_PK, USERS_PK, "ADDR#"],
+        by: "Intake::context (accounts, filters, users); Crm::records_by_address",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["dynamodb:GetItem"],
+        on: Table,
+        keys: &["REC#case", "REC#contact", "REC#lead", "THREAD#", COUNTER_PK],
+        by: "Crm::get_case, contact_account, lead_target, thread_case, counter",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["dynamodb:BatchGetItem"],
+        on: Table,
+        keys: &["MSGID#", LOAD_PK],
+        by: "Crm::messages (message index), open_loads",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["dynamodb:PutItem"],
+        on: Table,
+        keys: &[
+            "EMAIL#",
+            QUARANTINE_PK,
+            SKIPPED_PK,
+            "INBOX#",
+            "MSGID#",
+            "STREAM#",
+            "THREAD#",
+            "REC#case",
+        ],
+        by: "upsert_email, put_quarantine, put_skipped, put_copy; in transactions: message \
+             index, stream entries, thread claim, case (claim_case, join_case, link_email)",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["dynamodb:UpdateItem"],
+        on: Table,
+        keys: &["EMAIL#", "REC#case", COUNTER_PK, LOAD_PK, ACCOUNTS_PK],
+        by: "upsert_email (accounts set), email links, case participants and status, \
+             next_case_number and round-robin guard, open-case loads, record_case_error",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["dynamodb:ConditionCheckItem"],
+        on: Table,
+        keys: &[LOAD_PK],
+        by: "claim_case checks the loads least-busy read",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["dynamodb:DeleteItem"],
+        on: Table,
+        keys: &[QUARANTINE_PK],
+        by: "EmailStore::remove_quarantine once a replayed message imports",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["sqs:SendMessage"],
+        on: Queue("DispatchQueue"),
+        keys: &[],
+        by: "SqsQueue::send of case.created / email.linked events",
+    },
+    Grant {
+        who: Ingest,
+        actions: &[],
+        on: EventSource("IngestQueue"),
+        keys: &[],
+        by: "its trigger: ingest pointers",
+    },
+    Grant {
+        who: Ingest,
+        actions: TABLE_KEY,
+        on: Key(Via::DynamoDb),
+        keys: &[],
+        by: "every table request",
+    },
+    Grant {
+        who: Ingest,
+        actions: BUCKET_KEY,
+        on: Key(Via::S3),
+        keys: &[],
+        by: "raw/, quarantine/ and bodies/ reads; bodies/, attachments/, quarantine/ writes",
+    },
+    // ---- the CLI alone (an operator's role; not in the template) ----
+    Grant {
+        who: Cli,
+        actions: &["dynamodb:GetItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, USERS_PK, QUARANTINE_PK, "REC#", CONFIG_PK],
+        by: "account and user look-ups, get_quarantine, record_exists; the data key (seal)",
+    },
+    Grant {
+        who: Cli,
+        actions: &["dynamodb:Query"],
+        on: Table,
+        keys: &[
+            ACCOUNTS_PK,
+            USERS_PK,
+            TEAMS_PK,
+            FILTERS_PK,
+            SKIPPED_PK,
+            QUARANTINE_PK,
+            "INBOX#",
+            "REC#",
+            "STREAM#",
+            "FOLLOW#",
+        ],
+        by: "the listings (accounts, users, teams, filters, skipped, quarantine, inbox, records, \
+             cases, streams, followers)",
+    },
+    Grant {
+        who: Cli,
+        actions: &["dynamodb:Scan"],
+        on: Table,
+        keys: &[],
+        by: "EmailStore::list_emails (`mailroom emails list`)",
+    },
+    Grant {
+        who: Cli,
+        actions: &["dynamodb:PutItem"],
+        on: Table,
+        keys: &[
+            ACCOUNTS_PK,
+            USERS_PK,
+            TEAMS_PK,
+            FILTERS_PK,
+            "ADDR#",
+            "REC#",
+            "FOLLOW#",
+            CONFIG_PK,
+        ],
+        by: "create_account, add_user, add_team, add_filter, add_record (with address index), \
+             follow; the data key (KmsSecretBox::create_data_key)",
+    },
+    Grant {
+        who: Cli,
+        actions: &["dynamodb:UpdateItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK],
+        by: "reset_account, set_case_settings, set_case_status (with the assignee's load)",
+    },
+    Grant {
+        who: Cli,
+        actions: &["dynamodb:DeleteItem"],
+        on: Table,
+        keys: &[FILTERS_PK],
+        by: "remove_filter",
+    },
+    Grant {
+        who: Cli,
+        actions: &["kms:GenerateDataKey"],
+        on: Key(Via::DataKey),
+        keys: &[],
+        by: "KmsSecretBox::create_data_key (provisioning, and the first sealed account)",
+    },
+    Grant {
+        who: Cli,
+        actions: &["kms:Decrypt"],
+        on: Key(Via::DataKey),
+        keys: &[],
+        by: "KmsSecretBox::seal unwraps the data key",
+    },
+    Grant {
+        who: Cli,
+        actions: &["s3:ListBucket"],
+        on: Bucket,
+        keys: &[],
+        by: "S3Blobs::list (operator tools, tests)",
+    },
+    Grant {
+        who: Cli,
+        actions: &["s3:PutObject"],
+        on: Objects("raw/"),
+        keys: &[],
+        by: "mailroom-bench stores raw messages directly",
+    },
+    Grant {
+        who: Cli,
+        actions: &[
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ],
+        on: Queue("*"),
+        keys: &[],
+        by: "the local cycle drains every queue; `mailroom dlq` reads the dead-letter queues",
+    },
+    Grant {
+        who: Cli,
+        actions: &["sqs:SendMessage"],
+        on: Queue("IngestQueue"),
+        keys: &[],
+        by: "`quarantine replay` and `dlq redrive` send pointers again",
+    },
+    Grant {
+        who: Cli,
+        actions: &[
+            "dynamodb:CreateTable",
+            "dynamodb:DescribeTable",
+            "dynamodb:UpdateTimeToLive",
+            "s3:CreateBucket",
+            "s3:ListBucket",
+            "sqs:CreateQueue",
+            "sqs:GetQueueUrl",
+            "sqs:GetQueueAttributes",
+            "kms:CreateKey",
+            "kms:CreateAlias",
+            "kms:ListAliases",
+        ],
+        on: LocalStack,
+        keys: &[],
+        by: "provision::provision (the local stack and the tests' prefixes)",
+    },
+];
+
+/// Actions that change state: a function granted one it never makes fails the template test
+/// with the word "write" (reads it never makes fail too).
+pub fn is_write(action: &str) -> bool {
+    const WRITES: &[&str] = &[
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "sqs:SendMessage",
+        "sqs:DeleteMessage",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKey*",
+    ];
+    WRITES.iter().any(|w| w.eq_ignore_ascii_case(action)) || action.ends_with(":*")
+}
+
+/// A partition key as a `dynamodb:LeadingKeys` pattern: a prefix (`EMAIL#`) matches its ids.
+pub fn leading_key_pattern(key: &str) -> String {
+    if key.ends_with('#') {
+        format!("{key}*")
+    } else {
+        key.to_string()
+    }
+}
+
+/// The rows of one principal.
+pub fn grants_of(who: Principal) -> impl Iterator<Item = &'static Grant> {
+    GRANTS.iter().filter(move |g| g.who == who)
+}
+
+/// Days beyond the ingest dead-letter queue's retention that raw messages must outlive it: a
+/// pointer replayed from the DLQ on its last day still finds its raw message.
+pub const RAW_RETENTION_MARGIN_DAYS: u64 = 7;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailroom_core::keys::{record_pk, DYNAMO_KEY_PREFIXES, S3_PREFIXES};
+
+    fn listed(key: &str) -> bool {
+        DYNAMO_KEY_PREFIXES.iter().any(|p| {
+            if p.ends_with('#') {
+                key.starts_with(p)
+            } else {
+                key == *p
+            }
+        })
+    }
+
+    #[test]
+    fn every_key_and_prefix_is_one_the_code_builds() {
+        for g in GRANTS {
+            for k in g.keys {
+                assert!(listed(k), "{g:?}: {k} is not under DYNAMO_KEY_PREFIXES");
+            }
+            if let Resource::Objects(p) = g.on {
+                assert!(S3_PREFIXES.contains(&p), "{g:?}: {p} is not in S3_PREFIXES");
+            }
+            if g.on == Resource::Table && g.who != Principal::Cli {
+                // A function's table grant always names its partitions (LeadingKeys).
+                assert!(!g.keys.is_empty(), "{g:?}");
+            }
+            if g.on != Resource::Table {
+                assert!(g.keys.is_empty(), "{g:?}: keys only apply to the table");
+            }
+        }
+        // The fixed record partitions named above are the ones the adapter builds.
+        for kind in ["case", "contact", "lead"] {
+            assert!(GRANTS
+                .iter()
+                .any(|g| g.keys.contains(&record_pk(kind).as_str())));
+        }
+        assert_eq!(leading_key_pattern("EMAIL#"), "EMAIL#*");
+        assert_eq!(leading_key_pattern(ACCOUNTS_PK), "ACCOUNTS");
+    }
+
+    #[test]
+    fn every_function_that_uses_the_table_or_bucket_has_the_key_through_that_service() {
+        for who in Principal::FUNCTIONS {
+            let has = |on: Resource, action: &str| {
+                grants_of(who).any(|g| g.on == on && g.actions.contains(&action))
+            };
+            if grants_of(who).any(|g| g.on == Resource::Table) {
+                for a in TABLE_KEY {
+                    assert!(has(Resource::Key(Via::DynamoDb), a), "{who:?} lacks {a}");
+                }
+            }
+            if grants_of(who).any(|g| matches!(g.on, Resource::Objects(_))) {
+                for a in BUCKET_KEY {
+                    assert!(has(Resource::Key(Via::S3), a), "{who:?} lacks {a}");
+                }
+            }
+        }
+        // Only the CLI may create a data key; no function may.
+        for g in GRANTS {
+            if g.on == Resource::Key(Via::DataKey) && g.who != Principal::Cli {
+                assert_eq!(g.actions, ["kms:Decrypt"], "{g:?}");
+            }
+        }
+    }
+}
