@@ -81,6 +81,16 @@ impl Recorder {
                         .flat_map(|t| t["Keys"].as_array().cloned().unwrap_or_default())
                         .map(|k| table(partition(&k)))
                         .collect(),
+                    "BatchWriteItem" => body["RequestItems"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|t| t.values())
+                        .flat_map(|t| t.as_array().cloned().unwrap_or_default())
+                        .map(|r| match r.get("DeleteRequest") {
+                            Some(d) => table(partition(&d["Key"])),
+                            None => table(partition(&r["PutRequest"]["Item"])),
+                        })
+                        .collect(),
                     // No IAM action of its own: each item is authorised by its own action.
                     "TransactWriteItems" => body["TransactItems"]
                         .as_array()
@@ -536,7 +546,8 @@ async fn every_call_the_functions_make_is_a_row_of_the_iam_table() {
         "Ingest s3:GetObject bucket quarantine/",
         "Ingest s3:PutObject bucket attachments/",
         "Ingest dynamodb:PutItem table MSGID#",
-        "Ingest dynamodb:ConditionCheckItem table LOAD",
+        "Ingest dynamodb:UpdateItem table COUNTER",
+        "Ingest dynamodb:BatchWriteItem table INBOX#",
         "Ingest dynamodb:DeleteItem table QUARANTINE",
         "Ingest sqs:SendMessage DispatchQueue ",
     ] {

@@ -262,15 +262,30 @@ pub const GRANTS: &[Grant] = &[
         who: Ingest,
         actions: &["dynamodb:GetItem"],
         on: Table,
-        keys: &["REC#case", "REC#contact", "REC#lead", "THREAD#", COUNTER_PK],
-        by: "Crm::get_case, contact_account, lead_target, thread_case, counter",
+        keys: &[
+            "REC#case",
+            "REC#contact",
+            "REC#lead",
+            "THREAD#",
+            COUNTER_PK,
+            USERS_PK,
+        ],
+        by: "Crm::get_case, contact_account, lead_target, thread_case, counter; the assignee's \
+             teams when a reply reopens a case (set_case_status)",
     },
     Grant {
         who: Ingest,
         actions: &["dynamodb:BatchGetItem"],
         on: Table,
-        keys: &["MSGID#", LOAD_PK],
-        by: "Crm::messages (message index), open_loads",
+        keys: &["MSGID#", LOAD_PK, "INBOX#"],
+        by: "Crm::messages (message index), open_loads; put_copies (which copies exist)",
+    },
+    Grant {
+        who: Ingest,
+        actions: &["dynamodb:BatchWriteItem"],
+        on: Table,
+        keys: &["INBOX#"],
+        by: "FilterStore::put_copies (a team's copies, 25 a request)",
     },
     Grant {
         who: Ingest,
@@ -296,13 +311,6 @@ pub const GRANTS: &[Grant] = &[
         keys: &["EMAIL#", "REC#case", COUNTER_PK, LOAD_PK, ACCOUNTS_PK],
         by: "upsert_email (accounts set), email links, case participants and status, \
              next_case_number and round-robin guard, open-case loads, record_case_error",
-    },
-    Grant {
-        who: Ingest,
-        actions: &["dynamodb:ConditionCheckItem"],
-        on: Table,
-        keys: &[LOAD_PK],
-        by: "claim_case checks the loads least-busy read",
     },
     Grant {
         who: Ingest,
