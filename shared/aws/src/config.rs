@@ -85,6 +85,11 @@ impl Config {
                 "MAILROOM_FETCH_BATCH_MESSAGES",
                 defaults.fetch_batch_messages,
             )?,
+            ingest_bytes_in_flight: number(
+                &get,
+                "MAILROOM_INGEST_BYTES_IN_FLIGHT",
+                defaults.ingest_bytes_in_flight,
+            )?,
             ..defaults
         };
         limits.validate()?;

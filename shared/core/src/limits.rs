@@ -82,6 +82,12 @@ impl Limits {
                 "must be at least 65536",
             ));
         }
+        if self.ingest_bytes_in_flight < 1024 * 1024 {
+            return Err(ConfigError::new(
+                "MAILROOM_INGEST_BYTES_IN_FLIGHT",
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
         if self.fetch_batch_messages == 0 {
             return Err(ConfigError::new(
                 "MAILROOM_FETCH_BATCH_MESSAGES",
