@@ -128,48 +128,63 @@ impl SqsQueue {
 }
 
 impl<M: Serialize + Sync> Queue<M> for SqsQueue {
+    /// Batches of 10, up to [`PARALLEL_SENDS`] in flight: a scheduler tick over 100,000
+    /// accounts is 10,000 requests, which one after another would outlast its timeout. Order
+    /// across batches is not kept; a FIFO group's messages within one call must not depend on
+    /// it (each tick queues one job per account).
     async fn send(&self, messages: &[Outgoing<M>]) -> StoreResult<()> {
-        for chunk in messages.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, o)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(encode(&o.message))
-                        .set_message_group_id(o.group.clone())
-                        .set_message_deduplication_id(o.dedupe.clone())
-                        .build()
-                        .expect("id and body are set")
-                })
-                .collect();
-            let resp = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("send to {}", self.name()), e))?;
-            if let Some(failed) = resp.failed.first() {
-                // SQS says whose fault a refused entry is: the sender's fails again unchanged.
-                let class = if failed.sender_fault {
-                    ErrorClass::Permanent
-                } else {
-                    ErrorClass::Transient
-                };
-                return Err(of_class(
-                    class,
-                    format!("send to {}", self.name()),
-                    format!(
-                        "{} of {} messages refused: {} {}",
-                        resp.failed.len(),
-                        chunk.len(),
-                        failed.code,
-                        failed.message.clone().unwrap_or_default()
-                    ),
-                ));
-            }
+        for wave in messages.chunks(10 * PARALLEL_SENDS) {
+            let sends: Vec<_> = wave.chunks(10).map(|c| self.send_batch(c)).collect();
+            futures::future::try_join_all(sends).await?;
+        }
+        Ok(())
+    }
+}
+
+/// SendMessageBatch requests one `send` keeps in flight.
+pub const PARALLEL_SENDS: usize = 8;
+
+impl SqsQueue {
+    async fn send_batch<M: Serialize>(&self, chunk: &[Outgoing<M>]) -> StoreResult<()> {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(encode(&o.message))
+                    .set_message_group_id(o.group.clone())
+                    .set_message_deduplication_id(o.dedupe.clone())
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        let resp = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("send to {}", self.name()), e))?;
+        if let Some(failed) = resp.failed.first() {
+            // SQS says whose fault a refused entry is: the sender's fails again unchanged.
+            let class = if failed.sender_fault {
+                ErrorClass::Permanent
+            } else {
+                ErrorClass::Transient
+            };
+            return Err(of_class(
+                class,
+                format!("send to {}", self.name()),
+                format!(
+                    "{} of {} messages refused: {} {}",
+                    resp.failed.len(),
+                    chunk.len(),
+                    failed.code,
+                    failed.message.clone().unwrap_or_default()
+                ),
+            ));
         }
         Ok(())
     }

@@ -101,8 +101,23 @@ where
             dedupe: Some(format!("{}:{cycle}", account.name)),
         });
     }
+    // Each tick starts the sends at another account, so a tick cut short by its timeout does
+    // not leave the same (alphabetical) tail unpolled every time.
+    let start = rotation(cycle, jobs.len());
+    jobs.rotate_left(start);
     poll_queue.send(&jobs).await?;
     Ok(report)
+}
+
+/// Where a tick's sends start: spread over the accounts by the tick's id (FNV-1a).
+fn rotation(cycle: &str, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let hash = cycle.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % n as u64) as usize
 }
 
 #[cfg(test)]
@@ -140,6 +155,19 @@ mod tests {
         a.status.backoff_until = None;
         a.active = false;
         assert!(!is_due(&a, now));
+    }
+
+    #[test]
+    fn ticks_start_their_sends_at_different_accounts() {
+        let starts: std::collections::HashSet<usize> = (0..50)
+            .map(|i| rotation(&format!("tick-{i}"), 1000))
+            .collect();
+        assert!(
+            starts.len() > 40,
+            "starts spread over the accounts: {starts:?}"
+        );
+        assert_eq!(rotation("any", 0), 0);
+        assert!(rotation("any", 7) < 7);
     }
 
     mod cycle {
