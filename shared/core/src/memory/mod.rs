@@ -9,7 +9,7 @@ mod store;
 
 pub use crm::MemoryCrm;
 pub use crm_state::{CrmState, LinkedEmail};
-pub use mailbox::{FakeFolder, FakeMailbox, FakeSession};
+pub use mailbox::{FakeFault, FakeFolder, FakeMailbox, FakeSession, FakeStage};
 pub use store::{FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore};
 
 use chrono::{DateTime, Utc};
