@@ -9,5 +9,6 @@ mod cli;
 mod concurrency;
 mod filters;
 mod harness;
+mod imap_faults;
 mod pipeline;
 mod reliability;

@@ -1,0 +1,309 @@
+//! Servers that will not return a message (R-F5, issue 8): a batch FETCH answered NO by a
+//! scripted IMAP server on loopback, and a message file Dovecot cannot read. Either way the
+//! message is quarantined in the same poll with the server's words, the good ones around it
+//! are imported, and the account keeps polling.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use mailroom::cycle;
+use mailroom_core::model::Security;
+use mailroom_core::ports::{AccountStore, EmailStore};
+use mailroom_core::schedule::Selection;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::harness::*;
+
+fn named(n: &str) -> Selection {
+    Selection::Named(vec![n.to_string()])
+}
+
+/// Just enough IMAP4rev1 for the poller: greeting, CAPABILITY, LOGIN, EXAMINE/SELECT,
+/// UID SEARCH, UID FETCH and LOGOUT, over plaintext on loopback. A UID in `refuse` makes
+/// any FETCH of its body end in a tagged NO with those words, after the responses for the
+/// UIDs before it (as Exchange does for a message it cannot convert).
+#[derive(Default)]
+struct Script {
+    messages: BTreeMap<u32, Vec<u8>>,
+    refuse: BTreeMap<u32, String>,
+    /// Every command line received, LOGIN included (the password really went over the wire).
+    received: Vec<String>,
+}
+
+struct ScriptedServer {
+    port: u16,
+    script: Arc<Mutex<Script>>,
+}
+
+impl ScriptedServer {
+    async fn start(script: Script) -> ScriptedServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let script = Arc::new(Mutex::new(script));
+        let shared = script.clone();
+        tokio::spawn(async move {
+            // Ends with the test's runtime; each connection is served on its own.
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(serve(socket, shared.clone()));
+            }
+        });
+        ScriptedServer { port, script }
+    }
+
+    fn received(&self) -> Vec<String> {
+        self.script.lock().unwrap().received.clone()
+    }
+}
+
+async fn serve(socket: tokio::net::TcpStream, script: Arc<Mutex<Script>>) {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read).lines();
+    if write
+        .write_all(b"* OK [CAPABILITY IMAP4rev1] scripted server ready\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Ok(Some(line)) = lines.next_line().await {
+        let reply = answer(&line, &mut script.lock().unwrap());
+        if write.write_all(&reply).await.is_err() || line.contains(" LOGOUT") {
+            return;
+        }
+    }
+}
+
+fn answer(line: &str, script: &mut Script) -> Vec<u8> {
+    script.received.push(line.to_string());
+    let mut words = line.splitn(3, ' ');
+    let tag = words.next().unwrap_or("*");
+    let command = words.next().unwrap_or("").to_ascii_uppercase();
+    let rest = words.next().unwrap_or("");
+    let mut out = Vec::new();
+    let uids: Vec<u32> = script.messages.keys().copied().collect();
+    match command.as_str() {
+        "CAPABILITY" => out.extend_from_slice(b"* CAPABILITY IMAP4rev1\r\n"),
+        "LOGIN" => {}
+        "EXAMINE" | "SELECT" => {
+            let next = uids.last().map_or(1, |u| u + 1);
+            out.extend_from_slice(
+                format!(
+                    "* {} EXISTS\r\n* OK [UIDVALIDITY 77] UIDs valid\r\n* OK [UIDNEXT {next}] next\r\n",
+                    uids.len()
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(format!("{tag} OK [READ-ONLY] done\r\n").as_bytes());
+            return out;
+        }
+        "LOGOUT" => out.extend_from_slice(b"* BYE logging out\r\n"),
+        "UID" => {
+            let (sub, args) = rest.split_once(' ').unwrap_or((rest, ""));
+            match sub.to_ascii_uppercase().as_str() {
+                "SEARCH" => {
+                    let list: Vec<String> = uids.iter().map(u32::to_string).collect();
+                    out.extend_from_slice(format!("* SEARCH {}\r\n", list.join(" ")).as_bytes());
+                }
+                "FETCH" => {
+                    let (set, items) = args.split_once(' ').unwrap_or((args, ""));
+                    for uid in parse_set(set) {
+                        let Some(seq) = uids.iter().position(|&u| u == uid) else {
+                            continue;
+                        };
+                        let raw = &script.messages[&uid];
+                        let wants_body = items.contains("BODY.PEEK[]");
+                        if wants_body {
+                            if let Some(words) = script.refuse.get(&uid) {
+                                out.extend_from_slice(format!("{tag} NO {words}\r\n").as_bytes());
+                                return out;
+                            }
+                        }
+                        let mut attrs = format!("UID {uid}").into_bytes();
+                        if items.contains("RFC822.SIZE") {
+                            attrs.extend_from_slice(
+                                format!(
+                                    " RFC822.SIZE {} INTERNALDATE \"03-Mar-2026 10:00:00 +0000\"",
+                                    raw.len()
+                                )
+                                .as_bytes(),
+                            );
+                        }
+                        if items.contains("BODY.PEEK[HEADER]") {
+                            let end = raw
+                                .windows(4)
+                                .position(|w| w == b"\r\n\r\n")
+                                .map_or(raw.len(), |p| p + 4);
+                            literal(&mut attrs, "BODY[HEADER]", &raw[..end]);
+                        }
+                        if wants_body {
+                            literal(&mut attrs, "BODY[]", raw);
+                        }
+                        out.extend_from_slice(format!("* {} FETCH (", seq + 1).as_bytes());
+                        out.extend_from_slice(&attrs);
+                        out.extend_from_slice(b")\r\n");
+                    }
+                }
+                other => {
+                    return format!("{tag} BAD unknown UID command {other}\r\n").into_bytes();
+                }
+            }
+        }
+        "NOOP" => {}
+        other => return format!("{tag} BAD unknown command {other}\r\n").into_bytes(),
+    }
+    out.extend_from_slice(format!("{tag} OK done\r\n").as_bytes());
+    out
+}
+
+fn literal(attrs: &mut Vec<u8>, name: &str, bytes: &[u8]) {
+    attrs.extend_from_slice(format!(" {name} {{{}}}\r\n", bytes.len()).as_bytes());
+    attrs.extend_from_slice(bytes);
+}
+
+/// `1:3,5` -> 1, 2, 3, 5 (`*` is taken as the highest UID there could be).
+fn parse_set(set: &str) -> Vec<u32> {
+    let num = |s: &str| {
+        if s == "*" {
+            u32::MAX
+        } else {
+            s.parse().unwrap_or(0)
+        }
+    };
+    let mut out = Vec::new();
+    for part in set.split(',') {
+        match part.split_once(':') {
+            Some((a, b)) => {
+                let (a, b) = (num(a), num(b));
+                let (lo, hi) = (a.min(b), a.max(b));
+                out.extend((lo..=hi.min(lo.saturating_add(100_000))).take(100_000));
+            }
+            None => out.push(num(part)),
+        }
+    }
+    out
+}
+
+fn scripted_mailbox() -> TestMailbox {
+    TestMailbox {
+        user: "scripted@example.test".into(),
+        password: format!("pw-{:08x}", rand::random::<u32>()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_fetch_answered_no_quarantines_the_refused_message_and_moves_on() {
+    let env = env("fetchno").await;
+    let words = "[SERVERBUG] The message could not be converted to RFC-822 format.";
+    let mut script = Script::default();
+    for uid in 1..=5 {
+        let m = message(
+            Some(&format!("fetchno-{uid}@example.com")),
+            &format!("m {uid}"),
+        );
+        script.messages.insert(uid, m);
+    }
+    script.refuse.insert(3, words.into());
+    let server = ScriptedServer::start(script).await;
+    let mb = scripted_mailbox();
+    env.add_account_with("support", &mb, &mb.password, server.port, Security::Plain)
+        .await;
+
+    let totals = cycle::run(&env.ctx, named("support")).await.unwrap();
+    let t = totals_for(&totals, "support");
+    assert_eq!(
+        (t.fetched, t.imported, t.quarantined, t.errors),
+        (5, 4, 1, 0),
+        "{t:?}"
+    );
+    let store = &env.ctx.adapters().store;
+    let q = store.list_quarantine().await.unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].uid, 3);
+    assert!(q[0].reason.contains(words), "{}", q[0].reason);
+    // The good messages before and after it are imported.
+    let mut ids: Vec<String> = store
+        .list_emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message_id)
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [1, 2, 4, 5].map(|u| format!("fetchno-{u}@example.com"))
+    );
+    // The refused FETCH was split down to UID 3 alone.
+    assert!(
+        server
+            .received()
+            .iter()
+            .any(|l| l.ends_with("UID FETCH 3 (UID BODY.PEEK[])")),
+        "{:?}",
+        server.received()
+    );
+    let account = store.get_account("support").await.unwrap().unwrap();
+    assert_eq!(account.status.consecutive_failures, 0);
+    assert_eq!(account.status.last_error, None);
+    assert_eq!(account.folder_state["INBOX"].last_uid, 5);
+
+    let second = cycle::run(&env.ctx, named("support")).await.unwrap();
+    let t = totals_for(&second, "support");
+    assert_eq!((t.fetched, t.imported, t.errors), (0, 0, 0), "{t:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_file_dovecot_cannot_read_is_quarantined_and_the_rest_imported() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = env("unread").await;
+    let mb = mailbox("unread");
+    let msgs: Vec<Vec<u8>> = (1..=5)
+        .map(|i| message(Some(&format!("unread-{i}@example.com")), &format!("u {i}")))
+        .collect();
+    deliver(&mb, &msgs).await;
+    // Make the second message's file unreadable for Dovecot (which runs as another user).
+    let maildir = std::path::Path::new(&stack().local_dir)
+        .join("mail")
+        .join(&mb.user)
+        .join("Maildir");
+    let mut broken = None;
+    for sub in ["new", "cur"] {
+        for f in std::fs::read_dir(maildir.join(sub)).unwrap() {
+            let path = f.unwrap().path();
+            if std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("unread-2@example.com")
+            {
+                broken = Some(path);
+            }
+        }
+    }
+    let broken = broken.expect("the second message's file");
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o000)).unwrap();
+    env.add_account("support", &mb).await;
+
+    let totals = cycle::run(&env.ctx, named("support")).await.unwrap();
+    let t = totals_for(&totals, "support");
+    assert_eq!(
+        (t.fetched, t.imported, t.quarantined, t.errors),
+        (5, 4, 1, 0),
+        "{t:?}"
+    );
+    let store = &env.ctx.adapters().store;
+    let q = store.list_quarantine().await.unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].uid, 2);
+    // Dovecot's own words: it closes the session with BYE after a FETCH it cannot serve.
+    assert!(q[0].reason.contains("Internal error"), "{}", q[0].reason);
+    let account = store.get_account("support").await.unwrap().unwrap();
+    assert_eq!(account.status.consecutive_failures, 0);
+    assert_eq!(account.status.last_error, None);
+
+    // Nothing is fetched again, and new mail after it still comes in.
+    deliver(&mb, &[message(Some("unread-6@example.com"), "u 6")]).await;
+    let second = cycle::run(&env.ctx, named("support")).await.unwrap();
+    let t = totals_for(&second, "support");
+    assert_eq!((t.fetched, t.imported, t.errors), (1, 1, 0), "{t:?}");
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
