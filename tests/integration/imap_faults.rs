@@ -307,3 +307,79 @@ async fn a_message_file_dovecot_cannot_read_is_quarantined_and_the_rest_imported
     assert_eq!((t.fetched, t.imported, t.errors), (1, 1, 0), "{t:?}");
     std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
+
+/// What the test subscriber wrote, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// On the test's own thread (current-thread runtime): the subscriber is this thread's default,
+// so the other tests running in this binary neither see it nor write to it.
+#[tokio::test]
+async fn the_imap_password_never_reaches_the_logs_even_at_trace() {
+    use mailroom_core::model::{ImapSettings, Secret};
+    use mailroom_core::ports::{Mailbox, MailboxSession};
+    let mut script = Script::default();
+    script
+        .messages
+        .insert(1, message(Some("trace-1@example.com"), "trace"));
+    let server = ScriptedServer::start(script).await;
+    let password = format!("sekrit-{:08x}", rand::random::<u32>());
+
+    let captured = Captured::default();
+    mailroom_runtime::bridge_log_records();
+    let writer = captured.clone();
+    let _default = tracing::subscriber::set_default(mailroom_runtime::log_subscriber(
+        "trace",
+        true,
+        move || writer.clone(),
+    ));
+    let connector = mailroom_imap::ImapConnector::new(mailroom_imap::ImapOptions {
+        allow_private_hosts: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let settings = ImapSettings {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        user: "trace@example.test".into(),
+        security: Security::Plain,
+    };
+    let mut session = connector
+        .connect(&settings, &Secret::new(&password))
+        .await
+        .expect("logs in");
+    session.examine("INBOX").await.unwrap();
+    assert_eq!(session.fetch(&[1]).await.unwrap().len(), 1);
+    session.logout().await;
+    drop(_default);
+
+    // The password went over the wire in the LOGIN line...
+    assert!(
+        server
+            .received()
+            .iter()
+            .any(|l| l.contains("LOGIN") && l.contains(&password)),
+        "{:?}",
+        server.received()
+    );
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // ... the subscriber was live at TRACE for this session ...
+    assert!(logs.contains("IMAP login accepted"), "{logs}");
+    assert!(logs.contains("trace@example.test"), "{logs}");
+    // ... and it never reached the logs, nor did the mail's content.
+    assert!(!logs.contains(&password), "password in the logs: {logs}");
+    assert!(
+        !logs.contains("trace-1@example.com"),
+        "mail in the logs: {logs}"
+    );
+}

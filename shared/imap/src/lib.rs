@@ -273,6 +273,7 @@ impl Mailbox for ImapConnector {
             };
             MailboxError::new(kind, format!("login as {} failed: {e}", settings.user))
         })?;
+        tracing::debug!(host = %settings.host, user = %settings.user, "IMAP login accepted");
         Ok(ImapSession {
             session,
             timeout: self.command_timeout(),
