@@ -251,6 +251,43 @@ async fn a_batch_fetch_answered_no_quarantines_the_refused_message_and_moves_on(
     let second = cycle::run(&env.ctx, named("support")).await.unwrap();
     let t = totals_for(&second, "support");
     assert_eq!((t.fetched, t.imported, t.errors), (0, 0, 0), "{t:?}");
+
+    // `mailroom quarantine replay` reads it from the server again: still refused, it stays
+    // quarantined with the server's words...
+    let id = q[0].id.clone();
+    let out = replay(&env.ctx.prefix, &id).await;
+    assert_eq!(out["quarantined"], true, "{out}");
+    assert!(
+        out["reason"].as_str().unwrap_or("").contains(words),
+        "{out}"
+    );
+    // ... and once the server can serve it, the replay imports it and clears the entry.
+    server.script.lock().unwrap().refuse.clear();
+    let out = replay(&env.ctx.prefix, &id).await;
+    assert_eq!(
+        (out["quarantined"].clone(), out["imported"].clone()),
+        (false.into(), 1.into()),
+        "{out}"
+    );
+    assert!(store.list_quarantine().await.unwrap().is_empty());
+    assert_eq!(store.list_emails().await.unwrap().len(), 5);
+}
+
+/// `mailroom quarantine replay ID --json`, run as the binary.
+async fn replay(prefix: &str, id: &str) -> serde_json::Value {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .args(["quarantine", "replay", id, "--json"])
+        .env("MAILROOM_PREFIX", prefix)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("mailroom runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

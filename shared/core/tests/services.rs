@@ -588,3 +588,36 @@ async fn a_message_of_unknown_size_is_fetched_alone_and_still_bounded_by_the_siz
         .iter()
         .all(|o| matches!(o, IngestOutcome::Imported { .. })));
 }
+
+#[tokio::test]
+async fn a_replay_reads_the_message_again_but_never_under_another_uidvalidity() {
+    use mailroom_core::poll::Refetch;
+    let w = World::new("pw", None).await;
+    for i in 0..3 {
+        w.mailbox
+            .append("INBOX", t("2026-03-03T10:00:00Z"), &mail(i));
+    }
+    w.mailbox
+        .fault(2, FakeStage::Body, FakeFault::Refuse("still broken".into()));
+    poll_clean(&w).await;
+    w.ingest_all().await;
+    let q = w.store.list_quarantine().await.unwrap().remove(0);
+    assert_eq!(q.uid, 2);
+    let again = w.poller().refetch(&q).await.unwrap();
+    assert!(
+        matches!(&again, Refetch::Failed(why) if why.contains("still broken")),
+        "{again:?}"
+    );
+    // Renumbered: UID 2 may now be another message, so it is not read at all.
+    w.mailbox.renumber("INBOX", 99);
+    let before = w.mailbox.log().len();
+    let renumbered = w.poller().refetch(&q).await.unwrap();
+    assert!(
+        matches!(&renumbered, Refetch::Failed(why) if why.contains("renumbered")),
+        "{renumbered:?}"
+    );
+    assert!(w.mailbox.log()[before..]
+        .iter()
+        .all(|l| !l.starts_with("FETCH")));
+    assert!(w.blobs.get(&q.raw_key).await.unwrap().unwrap().is_empty());
+}

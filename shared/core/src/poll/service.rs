@@ -11,12 +11,21 @@ use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRe
 use crate::keys::raw_key;
 use crate::limits::Limits;
 use crate::messages::IngestPointer;
-use crate::model::{Account, ErrorKind, FolderState, ImapSettings, Secret};
+use crate::model::{Account, ErrorKind, FolderState, ImapSettings, QuarantineRecord, Secret};
 use crate::ports::{
     AccountStore, BlobStore, FetchedMessage, FilterStore, Mailbox, MailboxError, MailboxResult,
     MailboxSession, MessageMeta, Outgoing, Queue, Refusal, SecretBox, StoreError,
 };
 use crate::SCHEMA_VERSION;
+
+/// What reading a quarantined message again came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refetch {
+    /// Read and stored as the quarantine copy; `truncated` when only its head was kept.
+    Fetched { truncated: bool },
+    /// Still not readable, or not reachable: why, in the server's words where it said any.
+    Failed(String),
+}
 
 /// What one poll did, for logs, the CLI and tests.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -119,7 +128,60 @@ where
         Ok(report)
     }
 
-    async fn poll_folders(&self, account: &Account, report: &mut PollReport) -> Result<(), Stop> {
+    /// Reads a quarantined message from its mailbox again: the replay of one the server would
+    /// not return (R-F9). Its bytes replace the empty quarantine copy, so the replay pointer
+    /// then imports it; nothing else changes (no watermark, no status).
+    pub async fn refetch(&self, q: &QuarantineRecord) -> Result<Refetch, StoreError> {
+        let Some(account) = self.accounts.get_account(&q.account).await? else {
+            return Ok(Refetch::Failed(format!(
+                "the account {:?} no longer exists",
+                q.account
+            )));
+        };
+        match self.refetch_from(&account, q).await {
+            Ok(Ok((raw, truncated))) => {
+                self.blobs.put(&q.raw_key, raw, "message/rfc822").await?;
+                Ok(Refetch::Fetched { truncated })
+            }
+            Ok(Err(why)) => Ok(Refetch::Failed(why)),
+            Err(Stop::Mailbox(e)) => Ok(Refetch::Failed(e.to_string())),
+            Err(Stop::Store(e)) => Err(e),
+        }
+    }
+
+    async fn refetch_from(
+        &self,
+        account: &Account,
+        q: &QuarantineRecord,
+    ) -> Result<Result<(Vec<u8>, bool), String>, Stop> {
+        let mut conn = self.open(account).await?;
+        let info = conn.examine(&q.folder).await?;
+        // The record keeps no UIDVALIDITY, but its id is derived from the raw key, which has
+        // it: a UID read under another UIDVALIDITY would be another message.
+        let key = raw_key(&account.name, &q.folder, info.uidvalidity, q.uid);
+        let result = if crate::ingest::quarantine_id(&key) != q.id {
+            Err(format!(
+                "the folder {:?} was renumbered since (UIDVALIDITY {}): UID {} no longer names this message",
+                q.folder, info.uidvalidity, q.uid
+            ))
+        } else {
+            let (metas, mut unreadable) = read_sizes(&mut conn, &[q.uid]).await?;
+            match (unreadable.pop(), plan_batches(&metas, self.limits).first()) {
+                (Some((_, why)), _) => Err(why),
+                (None, Some(batch)) => {
+                    let mut items = self.read_batch(&mut conn, batch).await?;
+                    let item = items.pop().expect("a batch of one message");
+                    item.content.map(|raw| (raw, item.truncated))
+                }
+                (None, None) => Err(no_content(q.uid, Part::Whole, None)),
+            }
+        };
+        conn.logout().await;
+        Ok(result)
+    }
+
+    /// Opens the account's stored credential and a session with it.
+    async fn open<'c>(&'c self, account: &'c Account) -> Result<Conn<'c, M>, Stop> {
         let password = self
             .secrets
             .open(&account.name, &account.secret)
@@ -131,14 +193,18 @@ where
                 )
             })?;
         let session = self.mailbox.connect(&account.imap, &password).await?;
-        let mut conn = Conn {
+        Ok(Conn {
             mailbox: self.mailbox,
             settings: &account.imap,
             password,
             session: Some(session),
             folder: None,
             reopens: 0,
-        };
+        })
+    }
+
+    async fn poll_folders(&self, account: &Account, report: &mut PollReport) -> Result<(), Stop> {
+        let mut conn = self.open(account).await?;
         let mut budget = self.limits.fetch_portion;
         let mut result = Ok(());
         // A missing or renamed folder is reported, but the account's other folders still poll.
@@ -365,7 +431,23 @@ where
         state: &mut FolderState,
         report: &mut PollReport,
     ) -> Result<(), Stop> {
-        let items = match batch {
+        let items = self.read_batch(conn, batch).await?;
+        self.enqueue(account, folder, state, items, report).await?;
+        let metas = batch.metas();
+        let last = metas.iter().map(|m| m.uid).max().unwrap_or(state.last_uid);
+        state.last_uid = state.last_uid.max(last);
+        let newest = metas.iter().filter_map(|m| m.arrived).max();
+        state.last_arrival = state.last_arrival.max(newest);
+        Ok(())
+    }
+
+    /// Reads one planned batch: every message in it gets its bytes or why the server gave none.
+    async fn read_batch(
+        &self,
+        conn: &mut Conn<'_, M>,
+        batch: &Batch,
+    ) -> Result<Vec<Item>, MailboxError> {
+        Ok(match batch {
             Batch::Whole(metas) => {
                 let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
                 let mut read = read_split(conn, Part::Whole, &uids).await?;
@@ -407,14 +489,7 @@ where
                     truncated,
                 }]
             }
-        };
-        self.enqueue(account, folder, state, items, report).await?;
-        let metas = batch.metas();
-        let last = metas.iter().map(|m| m.uid).max().unwrap_or(state.last_uid);
-        state.last_uid = state.last_uid.max(last);
-        let newest = metas.iter().filter_map(|m| m.arrived).max();
-        state.last_arrival = state.last_arrival.max(newest);
-        Ok(())
+        })
     }
 
     /// Stores each message under its raw key and puts its pointer on the ingest queue. A
