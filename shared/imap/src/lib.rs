@@ -3,6 +3,9 @@
 //! Read-only by construction (R-F4): folders are opened with EXAMINE and bodies fetched with
 //! BODY.PEEK, so no flag changes and nothing is moved or deleted. Errors are classified into
 //! the account status kinds (connect, TLS, auth, folder, protocol) and never carry credentials.
+//! A FETCH the server refuses (NO, BAD, or BYE in answer to it) is reported as a
+//! [`Refusal`] with the server's words, apart from network failures: the poller then splits it
+//! down to the message the server cannot read and quarantines that one alone.
 
 use std::net::IpAddr;
 use std::pin::Pin;

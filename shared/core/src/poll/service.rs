@@ -590,10 +590,11 @@ impl<M: Mailbox> Conn<'_, M> {
         Ok(self.session.as_mut().expect("opened above"))
     }
 
-    /// A session the server closed, or one that failed mid-command, is not used again.
+    /// A session the server closed, or one that failed mid-command, is not used again; one
+    /// that answered NO (a refused FETCH, a missing folder) still is.
     fn check<T>(&mut self, result: MailboxResult<T>) -> MailboxResult<T> {
         if let Err(e) = &result {
-            if e.refusal != Some(Refusal::Answered) {
+            if e.refusal != Some(Refusal::Answered) && e.kind != ErrorKind::Folder {
                 self.session = None;
             }
         }
