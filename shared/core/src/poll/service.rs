@@ -466,8 +466,8 @@ where
                 let content = read_head(conn, meta.uid, self.limits.oversize_head_bytes).await?;
                 vec![Item {
                     meta: *meta,
+                    truncated: content.is_ok(),
                     content,
-                    truncated: true,
                 }]
             }
             Batch::Unsized(meta) => {
@@ -477,6 +477,7 @@ where
                 let mut meta = *meta;
                 let mut truncated = false;
                 if let Ok(raw) = &mut content {
+                    // Exact when within the limit; past it, a lower bound (all we read).
                     meta.size = Some(raw.len() as u64);
                     if raw.len() as u64 > max {
                         raw.truncate(self.limits.oversize_head_bytes as usize);
