@@ -621,3 +621,55 @@ async fn a_replay_reads_the_message_again_but_never_under_another_uidvalidity() 
         .all(|l| !l.starts_with("FETCH")));
     assert!(w.blobs.get(&q.raw_key).await.unwrap().unwrap().is_empty());
 }
+
+/// The ingest queue, refusing sends that carry an unreadable message's pointer while `down`.
+struct DownQueue<'a> {
+    inner: &'a MemoryQueue<IngestPointer>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Queue<IngestPointer> for DownQueue<'_> {
+    async fn send(&self, messages: &[Outgoing<IngestPointer>]) -> StoreResult<()> {
+        let unreadable = messages.iter().any(|m| m.message.fetch_error.is_some());
+        if unreadable && self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::backend("send", "queue unavailable"));
+        }
+        self.inner.send(messages).await
+    }
+}
+
+#[tokio::test]
+async fn the_watermark_passes_an_unreadable_message_only_once_its_entry_is_enqueued() {
+    let w = World::new("pw", None).await;
+    for i in 0..3 {
+        w.mailbox
+            .append("INBOX", t("2026-03-03T10:00:00Z"), &mail(i));
+    }
+    w.mailbox
+        .fault(3, FakeStage::Size, FakeFault::Refuse("no".into()));
+    let queue = DownQueue {
+        inner: &w.queue,
+        down: true.into(),
+    };
+    let poller = PollService {
+        accounts: &w.store,
+        filters: &w.store,
+        secrets: &FakeSecretBox,
+        mailbox: &w.mailbox,
+        blobs: &w.blobs,
+        ingest_queue: &queue,
+        limits: &w.limits,
+    };
+    let now = t("2026-03-04T00:00:00Z");
+    assert!(poller.poll("support", now).await.is_err());
+    let a = w.store.get_account("support").await.unwrap().unwrap();
+    let saved = a.folder_state.get("INBOX").map_or(0, |s| s.last_uid);
+    assert!(saved < 3, "the watermark passed UID 3 without its entry");
+    queue.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let r = poller.poll("support", now).await.unwrap();
+    assert_eq!((r.fetched, r.unreadable, r.error), (3, 1, None));
+    let errors = fetch_errors(&w.queue.sent.lock().unwrap());
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, 3);
+    assert_eq!(last_uid(&w).await, 3);
+}
