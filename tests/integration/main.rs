@@ -13,6 +13,7 @@ mod filters;
 mod harness;
 mod hostile;
 mod iam;
+mod imap_faults;
 mod pipeline;
 mod reliability;
 mod security;

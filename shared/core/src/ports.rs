@@ -148,6 +148,19 @@ pub trait SecretBox: Send + Sync {
 pub struct MailboxError {
     pub kind: ErrorKind,
     pub message: String,
+    /// Set when the server itself refused the command (NO, BAD, or BYE in answer to it), as
+    /// opposed to a network, TLS or timeout failure: a refused FETCH is about the messages
+    /// asked for, so the poller splits it down to the one it cannot read instead of failing.
+    pub refusal: Option<Refusal>,
+}
+
+/// How the server refused a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A tagged NO or BAD: the session is still usable.
+    Answered,
+    /// BYE: the server closed the session (Dovecot does so after a FETCH it cannot serve).
+    Closed,
 }
 
 impl MailboxError {
@@ -155,6 +168,16 @@ impl MailboxError {
         MailboxError {
             kind,
             message: message.into(),
+            refusal: None,
+        }
+    }
+
+    /// The server refused the command; `message` carries its words.
+    pub fn refused(refusal: Refusal, message: impl Into<String>) -> Self {
+        MailboxError {
+            kind: ErrorKind::Protocol,
+            message: message.into(),
+            refusal: Some(refusal),
         }
     }
 }
@@ -172,7 +195,9 @@ pub struct FolderInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageMeta {
     pub uid: u32,
-    pub size: u64,
+    /// RFC822.SIZE; `None` when the server did not say (left out, or 0, which no real message
+    /// has): such a message is fetched alone and bounded by the size limit as it is read.
+    pub size: Option<u64>,
     pub arrived: Option<DateTime<Utc>>,
 }
 
@@ -214,17 +239,19 @@ pub trait MailboxSession: Send {
         &mut self,
         uids: &[u32],
     ) -> impl Future<Output = MailboxResult<Vec<FetchedMessage>>> + Send;
-    /// Whole raw messages for `uids`, in one UID FETCH.
+    /// Whole raw messages for `uids`, in one UID FETCH. A UID the server has no content for
+    /// (NIL, or no answer) is left out; a refused command is an error with a [`Refusal`].
     fn fetch(
         &mut self,
         uids: &[u32],
     ) -> impl Future<Output = MailboxResult<Vec<FetchedMessage>>> + Send;
-    /// The first `max_bytes` of one message (oversize messages, R-F6).
+    /// The first `max_bytes` of one message (oversize messages, R-F6, and those of unknown
+    /// size); `None` when the server returned no content for it.
     fn fetch_head(
         &mut self,
         uid: u32,
         max_bytes: u64,
-    ) -> impl Future<Output = MailboxResult<FetchedMessage>> + Send;
+    ) -> impl Future<Output = MailboxResult<Option<FetchedMessage>>> + Send;
     fn logout(self) -> impl Future<Output = ()> + Send;
 }
 

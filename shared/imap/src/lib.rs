@@ -3,6 +3,9 @@
 //! Read-only by construction (R-F4): folders are opened with EXAMINE and bodies fetched with
 //! BODY.PEEK, so no flag changes and nothing is moved or deleted. Errors are classified into
 //! the account status kinds (connect, TLS, auth, folder, protocol) and never carry credentials.
+//! A FETCH the server refuses (NO, BAD, or BYE in answer to it) is reported as a
+//! [`Refusal`] with the server's words, apart from network failures: the poller then splits it
+//! down to the message the server cannot read and quarantines that one alone.
 
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -10,12 +13,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use async_imap::imap_proto::{AttributeValue, MessageSection, Response, SectionPath, Status};
 use async_imap::{Client, Session};
 use chrono::{NaiveDate, Utc};
-use futures::TryStreamExt;
 use mailroom_core::model::{ErrorKind, ImapSettings, Secret, Security};
 use mailroom_core::ports::{
     FetchedMessage, FolderInfo, Mailbox, MailboxError, MailboxResult, MailboxSession, MessageMeta,
+    Refusal,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -191,7 +195,8 @@ impl ImapConnector {
     }
 }
 
-/// Loopback, RFC 1918, link-local, unique-local, CGNAT, unspecified and similar addresses.
+/// Loopback, RFC 1918, link-local, unique-local, CGNAT, unspecified, multicast, reserved and
+/// similar addresses; and IPv6 forms that carry such an IPv4 address inside them.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -201,20 +206,50 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
+                || v4.is_multicast() // 224.0.0.0/4
+                || o[0] >= 240 // 240.0.0.0/4, reserved
                 || (o[0] == 100 && (64..128).contains(&o[1])) // CGNAT
                 || o[0] == 0
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_private(IpAddr::V4(v4));
             }
             let s = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
+                || v6.is_multicast() // ff00::/8
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated, still routed inside sites)
         }
     }
+}
+
+/// The IPv4 address an IPv6 address stands for, where the network delivers it there:
+/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`)
+/// and 6to4 (`2002:AABB:CCDD::/48`).
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        return Some(mapped);
+    }
+    // `::` and `::1` are IPv6's own unspecified and loopback, not IPv4-compatible forms.
+    if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+        return Some(v4(s[6], s[7]));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(v4(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return Some(v4(s[1], s[2]));
+    }
+    None
 }
 
 impl Mailbox for ImapConnector {
@@ -257,6 +292,7 @@ impl Mailbox for ImapConnector {
             };
             MailboxError::new(kind, format!("login as {} failed: {e}", settings.user))
         })?;
+        tracing::debug!(host = %settings.host, user = %settings.user, "IMAP login accepted");
         Ok(ImapSession {
             session,
             timeout: self.command_timeout(),
@@ -287,11 +323,12 @@ impl ImapSession {
     }
 
     /// One UID FETCH of `item` for every UID; `pick` reads that item from each response.
+    /// A UID whose item came back NIL, or that got no response, is left out.
     async fn fetch_section(
         &mut self,
         uids: &[u32],
         item: &str,
-        pick: fn(&async_imap::types::Fetch) -> Option<&[u8]>,
+        pick: fn(Fetched) -> Option<Vec<u8>>,
     ) -> MailboxResult<Vec<FetchedMessage>> {
         if uids.is_empty() {
             return Ok(vec![]);
@@ -300,36 +337,132 @@ impl ImapSession {
             .uid_fetch_all(&sequence_set(uids), &format!("(UID {item})"))
             .await?;
         Ok(fetches
-            .iter()
+            .into_iter()
             .filter_map(|f| {
-                Some(FetchedMessage {
-                    uid: f.uid?,
-                    raw: pick(f)?.to_vec(),
-                })
+                let uid = f.uid?;
+                Some(FetchedMessage { uid, raw: pick(f)? })
             })
             .collect())
     }
 
-    async fn uid_fetch_all(
-        &mut self,
-        set: &str,
-        query: &str,
-    ) -> MailboxResult<Vec<async_imap::types::Fetch>> {
+    /// One UID FETCH, read response by response. async-imap's own `uid_fetch` stream ends at
+    /// the tagged reply without saying whether it was OK, NO or BAD, which would make a
+    /// refused batch look like one whose messages had vanished; and Dovecot answers a message
+    /// it cannot read with BYE. Both come back as a [`Refusal`] with the server's words.
+    async fn uid_fetch_all(&mut self, set: &str, query: &str) -> MailboxResult<Vec<Fetched>> {
         let timeout = self.timeout;
         let session = &mut self.session;
         let fut = async move {
-            let stream = session
-                .uid_fetch(set, query)
+            let tag = session
+                .run_command(format!("UID FETCH {set} {query}"))
                 .await
                 .map_err(|e| protocol("UID FETCH", e))?;
-            stream
-                .try_collect::<Vec<_>>()
-                .await
-                .map_err(|e| protocol("UID FETCH", e))
+            let mut out = Vec::new();
+            let mut bye: Option<String> = None;
+            loop {
+                let response = session
+                    .read_response()
+                    .await
+                    .map_err(|e| protocol("UID FETCH", e.into()))?;
+                let Some(response) = response else {
+                    return Err(match bye {
+                        Some(words) => MailboxError::refused(
+                            Refusal::Closed,
+                            format!("UID FETCH: the server closed the session: {words}"),
+                        ),
+                        None => MailboxError::new(
+                            ErrorKind::Protocol,
+                            "UID FETCH: connection closed by the server",
+                        ),
+                    });
+                };
+                match response.parsed() {
+                    Response::Fetch(_, attrs) => out.push(Fetched::from_attrs(attrs)),
+                    Response::Done {
+                        tag: done,
+                        status,
+                        outcome,
+                    } if *done == tag => {
+                        let words = outcome_words(outcome);
+                        return match status {
+                            Status::Ok => Ok(out),
+                            Status::No => Err(MailboxError::refused(
+                                Refusal::Answered,
+                                format!("UID FETCH answered NO: {words}"),
+                            )),
+                            _ => Err(MailboxError::refused(
+                                Refusal::Answered,
+                                format!("UID FETCH answered BAD: {words}"),
+                            )),
+                        };
+                    }
+                    Response::Data {
+                        status: Status::Bye,
+                        outcome,
+                    } => bye = Some(outcome_words(outcome)),
+                    _ => {} // unilateral EXISTS, EXPUNGE, flags: nothing the poller needs
+                }
+            }
         };
         tokio::time::timeout(timeout, fut)
             .await
             .map_err(|_| MailboxError::new(ErrorKind::Protocol, "UID FETCH timed out"))?
+    }
+}
+
+fn outcome_words(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
+    let code = outcome
+        .code
+        .as_ref()
+        .map(|c| format!("[{c:?}] "))
+        .unwrap_or_default();
+    let text = outcome.information.as_deref().unwrap_or("(no text)");
+    format!("{code}{text}")
+}
+
+/// What one FETCH response carried, copied out of the connection's buffer.
+#[derive(Debug, Default)]
+struct Fetched {
+    uid: Option<u32>,
+    size: Option<u32>,
+    internal_date: Option<String>,
+    header: Option<Vec<u8>>,
+    body: Option<Vec<u8>>,
+}
+
+impl Fetched {
+    fn from_attrs(attrs: &[AttributeValue<'_>]) -> Fetched {
+        let mut f = Fetched::default();
+        for attr in attrs {
+            match attr {
+                AttributeValue::Uid(u) => f.uid = Some(*u),
+                AttributeValue::Rfc822Size(s) => f.size = Some(*s),
+                AttributeValue::InternalDate(d) => f.internal_date = Some(d.to_string()),
+                AttributeValue::BodySection {
+                    section: Some(SectionPath::Full(MessageSection::Header)),
+                    data,
+                    ..
+                }
+                | AttributeValue::Rfc822Header(data) => {
+                    f.header = data.as_ref().map(|d| d.to_vec());
+                }
+                AttributeValue::BodySection {
+                    section: None,
+                    data,
+                    ..
+                }
+                | AttributeValue::Rfc822(data) => f.body = data.as_ref().map(|d| d.to_vec()),
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn arrived(&self) -> Option<chrono::DateTime<Utc>> {
+        let d = self.internal_date.as_deref()?;
+        chrono::DateTime::parse_from_str(d, "%d-%b-%Y %H:%M:%S %z")
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
     }
 }
 
@@ -390,40 +523,40 @@ impl MailboxSession for ImapSession {
             .filter_map(|f| {
                 Some(MessageMeta {
                     uid: f.uid?,
-                    size: f.size.unwrap_or(0) as u64,
-                    arrived: f.internal_date().map(|d| d.with_timezone(&Utc)),
+                    // 0 is no real message's size: some servers say it for one they cannot
+                    // convert. Unknown, then, like a size left out.
+                    size: f.size.filter(|&s| s > 0).map(u64::from),
+                    arrived: f.arrived(),
                 })
             })
             .collect())
     }
 
     async fn fetch_headers(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
-        self.fetch_section(uids, "BODY.PEEK[HEADER]", |f| f.header())
+        self.fetch_section(uids, "BODY.PEEK[HEADER]", |f| f.header)
             .await
     }
 
     async fn fetch(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
-        self.fetch_section(uids, "BODY.PEEK[]", |f| f.body()).await
+        self.fetch_section(uids, "BODY.PEEK[]", |f| f.body).await
     }
 
-    async fn fetch_head(&mut self, uid: u32, max_bytes: u64) -> MailboxResult<FetchedMessage> {
+    async fn fetch_head(
+        &mut self,
+        uid: u32,
+        max_bytes: u64,
+    ) -> MailboxResult<Option<FetchedMessage>> {
         let fetches = self
             .uid_fetch_all(
                 &uid.to_string(),
                 &format!("(UID BODY.PEEK[]<0.{max_bytes}>)"),
             )
             .await?;
-        fetches
-            .iter()
-            .find_map(|f| {
-                (f.uid == Some(uid)).then(|| FetchedMessage {
-                    uid,
-                    raw: f.body().unwrap_or_default().to_vec(),
-                })
-            })
-            .ok_or_else(|| {
-                MailboxError::new(ErrorKind::Protocol, format!("UID {uid} not returned"))
-            })
+        Ok(fetches
+            .into_iter()
+            .find(|f| f.uid == Some(uid))
+            .and_then(|f| f.body)
+            .map(|raw| FetchedMessage { uid, raw }))
     }
 
     async fn logout(mut self) {
@@ -584,10 +717,46 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "0.0.0.0",
+            // IPv4-compatible, NAT64 and 6to4 forms of private IPv4 addresses
+            "::10.0.0.1",
+            "::127.0.0.1",
+            "::192.168.1.1",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:0101::1",
+            "2002:0a00:0001:1::5",
+            "2002:7f00:1::",
+            // site-local
+            "fec0::1",
+            "feff:1::2",
+            // multicast
+            "224.0.0.1",
+            "239.255.255.250",
+            "ff02::1",
+            "ff0e::101",
+            "::ffff:224.0.0.251",
+            // reserved 240/4
+            "240.0.0.1",
+            "254.1.2.3",
+            "255.255.255.254",
+            "::ffff:250.1.1.1",
         ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+        // Public addresses, also inside the same IPv6 forms.
+        for ip in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "1.1.1.1",
+            "223.255.255.255",
+            "::ffff:93.184.216.34",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "::93.184.216.34",
+            "2001:4860:4860::8888",
+            "2001:db8:ff00::1",
+        ] {
             assert!(!is_private(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -13,7 +13,8 @@ use std::panic::AssertUnwindSafe;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
-use tracing::Instrument;
+use tracing::{Instrument, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
 
 /// JSON logs to stdout when running in Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), human-readable
 /// logs to stderr otherwise (the CLI, `cargo lambda watch`). `RUST_LOG` filters.
@@ -23,25 +24,63 @@ pub fn init_tracing() {
 
 /// As [`init_tracing`], with another default level (the CLI keeps its terminal quiet).
 pub fn init_tracing_with_default(default_level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|d| tracing_subscriber::EnvFilter::try_new(d).is_ok())
+        .unwrap_or_else(|| default_level.to_string());
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT")
         .map(|f| f.eq_ignore_ascii_case("json"))
         .unwrap_or(false);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder
-            .json()
+    bridge_log_records();
+    let _ =
+        tracing::subscriber::set_global_default(log_subscriber(&directives, json, std::io::stderr));
+}
+
+/// Crates whose events never reach the logs, at any level: async-imap traces every command
+/// line it sends (LOGIN with the password in it), and imap-proto what it parses (mail).
+pub const SECRET_TARGETS: &[&str] = &["async_imap", "imap_proto"];
+
+fn secret_target(target: &str) -> bool {
+    SECRET_TARGETS.iter().any(|t| {
+        target
+            .strip_prefix(t)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+/// The subscriber the functions and the CLI log through: `directives` as in `RUST_LOG`,
+/// JSON or human-readable, to `writer`; events of [`SECRET_TARGETS`] dropped whatever the
+/// directives say (a per-layer filter, so `RUST_LOG=async_imap=trace` cannot undo it).
+pub fn log_subscriber<W>(directives: &str, json: bool, writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    let env = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = env.and(filter_fn(|meta| !secret_target(meta.target())));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    let layer = if json {
+        fmt.json()
             .with_current_span(false)
             .with_ansi(false)
             .without_time()
-            .try_init()
+            .boxed()
     } else {
-        builder.try_init()
+        fmt.boxed()
     };
+    tracing_subscriber::registry().with(layer.with_filter(filter))
+}
+
+/// Forwards `log` records (rustls and other crates that use `log`) to tracing, except those
+/// of [`SECRET_TARGETS`], which are dropped before they become events at all. Idempotent.
+pub fn bridge_log_records() {
+    let mut builder = tracing_log::LogTracer::builder();
+    for t in SECRET_TARGETS {
+        builder = builder.ignore_crate(*t);
+    }
+    let _ = builder.init();
 }
 
 /// The result of one record: its message id and what the processor returned.

@@ -20,6 +20,34 @@ struct FakeInner {
     folders: Mutex<BTreeMap<String, FakeFolder>>,
     password: Mutex<String>,
     log: Mutex<Vec<String>>,
+    faults: Mutex<Vec<(u32, FakeStage, FakeFault)>>,
+    expunge_refused: Mutex<bool>,
+}
+
+/// The FETCH stages a fault can be scripted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeStage {
+    /// `RFC822.SIZE INTERNALDATE`
+    Size,
+    /// `BODY.PEEK[HEADER]`
+    Header,
+    /// `BODY.PEEK[]`, whole or partial
+    Body,
+}
+
+/// What the fake server does when a stage asks for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FakeFault {
+    /// Answers the whole command NO with these words (Exchange, a corrupt file).
+    Refuse(String),
+    /// Answers BYE with these words and closes the session (Dovecot, an unreadable file).
+    Bye(String),
+    /// Returns no content for it (NIL).
+    Nil,
+    /// Returns it empty.
+    Empty,
+    /// Leaves RFC822.SIZE out (only meaningful at [`FakeStage::Size`]).
+    NoSize,
 }
 
 #[derive(Default, Clone)]
@@ -57,11 +85,30 @@ impl FakeMailbox {
     pub fn log(&self) -> Vec<String> {
         self.inner.log.lock().unwrap().clone()
     }
+    /// Scripts `fault` for every read of `uid` at `stage`.
+    pub fn fault(&self, uid: u32, stage: FakeStage, fault: FakeFault) {
+        self.inner.faults.lock().unwrap().push((uid, stage, fault));
+    }
+    /// After refusing a message once, the server expunges it (Dovecot may, for a lost file):
+    /// the poller cannot count on a second read.
+    pub fn expunge_refused(&self) {
+        *self.inner.expunge_refused.lock().unwrap() = true;
+    }
+    /// The messages still in a folder.
+    pub fn uids(&self, folder: &str) -> Vec<u32> {
+        let folders = self.inner.folders.lock().unwrap();
+        folders
+            .get(folder)
+            .map(|f| f.messages.iter().map(|m| m.0).collect())
+            .unwrap_or_default()
+    }
 }
 
 pub struct FakeSession {
     inner: Arc<FakeInner>,
     folder: Option<FakeFolder>,
+    folder_name: Option<String>,
+    closed: bool,
 }
 
 impl Mailbox for FakeMailbox {
@@ -70,9 +117,12 @@ impl Mailbox for FakeMailbox {
         if password.expose() != *self.inner.password.lock().unwrap() {
             return Err(MailboxError::new(ErrorKind::Auth, "authentication failed"));
         }
+        self.inner.log.lock().unwrap().push("LOGIN".into());
         Ok(FakeSession {
             inner: self.inner.clone(),
             folder: None,
+            folder_name: None,
+            closed: false,
         })
     }
 }
@@ -82,9 +132,56 @@ impl FakeSession {
         self.inner.log.lock().unwrap().push(s);
     }
     fn folder(&self) -> MailboxResult<&FakeFolder> {
+        if self.closed {
+            return Err(MailboxError::new(ErrorKind::Connect, "connection lost"));
+        }
         self.folder
             .as_ref()
             .ok_or_else(|| MailboxError::new(ErrorKind::Protocol, "no folder selected"))
+    }
+
+    fn fault(&self, uid: u32, stage: FakeStage) -> Option<FakeFault> {
+        let faults = self.inner.faults.lock().unwrap();
+        faults
+            .iter()
+            .find(|f| f.0 == uid && f.1 == stage)
+            .map(|f| f.2.clone())
+    }
+
+    /// A command reading `uids` at `stage` is refused as a whole if one of them is scripted
+    /// to be: like a real server, it does not say which.
+    fn refusal(&mut self, uids: &[u32], stage: FakeStage) -> MailboxResult<()> {
+        self.folder()?;
+        let refused = uids.iter().find_map(|&u| match self.fault(u, stage) {
+            Some(FakeFault::Refuse(w)) => Some((u, Refusal::Answered, w)),
+            Some(FakeFault::Bye(w)) => Some((u, Refusal::Closed, w)),
+            _ => None,
+        });
+        let Some((uid, how, words)) = refused else {
+            return Ok(());
+        };
+        if how == Refusal::Closed {
+            self.closed = true;
+        }
+        if *self.inner.expunge_refused.lock().unwrap() {
+            if let Some(name) = &self.folder_name {
+                let mut folders = self.inner.folders.lock().unwrap();
+                if let Some(f) = folders.get_mut(name) {
+                    f.messages.retain(|m| m.0 != uid);
+                }
+            }
+            self.inner.faults.lock().unwrap().retain(|f| f.0 != uid);
+        }
+        Err(MailboxError::refused(how, words))
+    }
+
+    /// The content a stage returns for one message, as scripted.
+    fn content(&self, uid: u32, stage: FakeStage, raw: Vec<u8>) -> Option<FetchedMessage> {
+        match self.fault(uid, stage) {
+            Some(FakeFault::Nil) => None,
+            Some(FakeFault::Empty) => Some(FetchedMessage { uid, raw: vec![] }),
+            _ => Some(FetchedMessage { uid, raw }),
+        }
     }
 }
 
@@ -105,6 +202,7 @@ impl MailboxSession for FakeSession {
             exists: f.messages.len() as u32,
         };
         self.folder = Some(f);
+        self.folder_name = Some(folder.to_string());
         Ok(info)
     }
     async fn search_since(&mut self, since: Option<NaiveDate>) -> MailboxResult<Vec<u32>> {
@@ -128,57 +226,61 @@ impl MailboxSession for FakeSession {
             .collect())
     }
     async fn metadata(&mut self, uids: &[u32]) -> MailboxResult<Vec<MessageMeta>> {
-        self.log(format!("FETCH META {}", uids.len()));
+        self.log(format!("FETCH META {uids:?}"));
+        self.refusal(uids, FakeStage::Size)?;
         Ok(self
             .folder()?
             .messages
             .iter()
             .filter(|m| uids.contains(&m.0))
+            .filter(|m| self.fault(m.0, FakeStage::Size) != Some(FakeFault::Nil))
             .map(|m| MessageMeta {
                 uid: m.0,
-                size: m.2.len() as u64,
+                size: (self.fault(m.0, FakeStage::Size) != Some(FakeFault::NoSize))
+                    .then_some(m.2.len() as u64),
                 arrived: Some(m.1),
             })
             .collect())
     }
     async fn fetch_headers(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
         self.log(format!("FETCH HEADER {uids:?}"));
+        self.refusal(uids, FakeStage::Header)?;
         Ok(self
             .folder()?
             .messages
             .iter()
             .filter(|m| uids.contains(&m.0))
-            .map(|m| FetchedMessage {
-                uid: m.0,
-                raw: crate::ids::split_header_body(&m.2).0.to_vec(),
+            .filter_map(|m| {
+                let head = crate::ids::split_header_body(&m.2).0.to_vec();
+                self.content(m.0, FakeStage::Header, head)
             })
             .collect())
     }
     async fn fetch(&mut self, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
         self.log(format!("FETCH BODY {uids:?}"));
+        self.refusal(uids, FakeStage::Body)?;
         Ok(self
             .folder()?
             .messages
             .iter()
             .filter(|m| uids.contains(&m.0))
-            .map(|m| FetchedMessage {
-                uid: m.0,
-                raw: m.2.clone(),
-            })
+            .filter_map(|m| self.content(m.0, FakeStage::Body, m.2.clone()))
             .collect())
     }
-    async fn fetch_head(&mut self, uid: u32, max_bytes: u64) -> MailboxResult<FetchedMessage> {
-        self.log(format!("FETCH HEAD {uid}"));
-        let m = self
+    async fn fetch_head(
+        &mut self,
+        uid: u32,
+        max_bytes: u64,
+    ) -> MailboxResult<Option<FetchedMessage>> {
+        self.log(format!("FETCH HEAD {uid} {max_bytes}"));
+        self.refusal(&[uid], FakeStage::Body)?;
+        let raw = self
             .folder()?
             .messages
             .iter()
             .find(|m| m.0 == uid)
-            .ok_or_else(|| MailboxError::new(ErrorKind::Protocol, "no such uid"))?;
-        Ok(FetchedMessage {
-            uid,
-            raw: m.2[..m.2.len().min(max_bytes as usize)].to_vec(),
-        })
+            .map(|m| m.2[..m.2.len().min(max_bytes as usize)].to_vec());
+        Ok(raw.and_then(|raw| self.content(uid, FakeStage::Body, raw)))
     }
     async fn logout(self) {}
 }

@@ -11,5 +11,5 @@ mod store;
 pub use builders::test_account;
 pub use crm::MemoryCrm;
 pub use crm_state::{CrmState, LinkedEmail};
-pub use mailbox::{FakeFolder, FakeMailbox, FakeSession};
+pub use mailbox::{FakeFault, FakeFolder, FakeMailbox, FakeSession, FakeStage};
 pub use store::{FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore};

@@ -13,5 +13,5 @@ pub mod service;
 pub mod status;
 
 pub use plan::{plan_batches, Batch};
-pub use service::{PollFailure, PollReport, PollService};
+pub use service::{PollFailure, PollReport, PollService, Refetch};
 pub use status::{backoff, next_status, STATUS_REFRESH};

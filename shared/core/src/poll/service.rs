@@ -1,5 +1,7 @@
 //! [`PollService`]: one account's poll through the ports, store-then-enqueue-then-advance.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -9,12 +11,21 @@ use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRe
 use crate::keys::raw_key;
 use crate::limits::Limits;
 use crate::messages::IngestPointer;
-use crate::model::{Account, ErrorKind, FolderState};
+use crate::model::{Account, ErrorKind, FolderState, ImapSettings, QuarantineRecord, Secret};
 use crate::ports::{
-    AccountStore, BlobStore, FilterStore, Mailbox, MailboxError, MailboxSession, MessageMeta,
-    Outgoing, Queue, SecretBox, StoreError,
+    AccountStore, BlobStore, FetchedMessage, FilterStore, Mailbox, MailboxError, MailboxResult,
+    MailboxSession, MessageMeta, Outgoing, Queue, Refusal, SecretBox, StoreError,
 };
 use crate::SCHEMA_VERSION;
+
+/// What reading a quarantined message again came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refetch {
+    /// Read and stored as the quarantine copy; `truncated` when only its head was kept.
+    Fetched { truncated: bool },
+    /// Still not readable, or not reachable: why, in the server's words where it said any.
+    Failed(String),
+}
 
 /// What one poll did, for logs, the CLI and tests.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -28,11 +39,19 @@ pub struct PollReport {
     pub oversize: u32,
     /// Messages a skip filter kept out on their headers alone: their bodies were not fetched.
     pub skipped: u32,
+    /// Messages the server would not return (refused, NIL or empty at some FETCH stage): each
+    /// went to ingest with its `fetch_error`, to be quarantined (included in `fetched`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<PollFailure>,
     /// Why the account was not polled at all (inactive, unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_polled: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -109,7 +128,60 @@ where
         Ok(report)
     }
 
-    async fn poll_folders(&self, account: &Account, report: &mut PollReport) -> Result<(), Stop> {
+    /// Reads a quarantined message from its mailbox again: the replay of one the server would
+    /// not return (R-F9). Its bytes replace the empty quarantine copy, so the replay pointer
+    /// then imports it; nothing else changes (no watermark, no status).
+    pub async fn refetch(&self, q: &QuarantineRecord) -> Result<Refetch, StoreError> {
+        let Some(account) = self.accounts.get_account(&q.account).await? else {
+            return Ok(Refetch::Failed(format!(
+                "the account {:?} no longer exists",
+                q.account
+            )));
+        };
+        match self.refetch_from(&account, q).await {
+            Ok(Ok((raw, truncated))) => {
+                self.blobs.put(&q.raw_key, raw, "message/rfc822").await?;
+                Ok(Refetch::Fetched { truncated })
+            }
+            Ok(Err(why)) => Ok(Refetch::Failed(why)),
+            Err(Stop::Mailbox(e)) => Ok(Refetch::Failed(e.to_string())),
+            Err(Stop::Store(e)) => Err(e),
+        }
+    }
+
+    async fn refetch_from(
+        &self,
+        account: &Account,
+        q: &QuarantineRecord,
+    ) -> Result<Result<(Vec<u8>, bool), String>, Stop> {
+        let mut conn = self.open(account).await?;
+        let info = conn.examine(&q.folder).await?;
+        // The record keeps no UIDVALIDITY, but its id is derived from the raw key, which has
+        // it: a UID read under another UIDVALIDITY would be another message.
+        let key = raw_key(&account.name, &q.folder, info.uidvalidity, q.uid);
+        let result = if crate::ingest::quarantine_id(&key) != q.id {
+            Err(format!(
+                "the folder {:?} was renumbered since (UIDVALIDITY {}): UID {} no longer names this message",
+                q.folder, info.uidvalidity, q.uid
+            ))
+        } else {
+            let (metas, mut unreadable) = read_sizes(&mut conn, &[q.uid]).await?;
+            match (unreadable.pop(), plan_batches(&metas, self.limits).first()) {
+                (Some((_, why)), _) => Err(why),
+                (None, Some(batch)) => {
+                    let mut items = self.read_batch(&mut conn, batch).await?;
+                    let item = items.pop().expect("a batch of one message");
+                    item.content.map(|raw| (raw, item.truncated))
+                }
+                (None, None) => Err(no_content(q.uid, Part::Whole, None)),
+            }
+        };
+        conn.logout().await;
+        Ok(result)
+    }
+
+    /// Opens the account's stored credential and a session with it.
+    async fn open<'c>(&'c self, account: &'c Account) -> Result<Conn<'c, M>, Stop> {
         let password = self
             .secrets
             .open(&account.name, &account.secret)
@@ -120,8 +192,19 @@ where
                     format!("stored credential could not be opened: {e}"),
                 )
             })?;
-        let mut session = self.mailbox.connect(&account.imap, &password).await?;
-        drop(password);
+        let session = self.mailbox.connect(&account.imap, &password).await?;
+        Ok(Conn {
+            mailbox: self.mailbox,
+            settings: &account.imap,
+            password,
+            session: Some(session),
+            folder: None,
+            reopens: 0,
+        })
+    }
+
+    async fn poll_folders(&self, account: &Account, report: &mut PollReport) -> Result<(), Stop> {
+        let mut conn = self.open(account).await?;
         let mut budget = self.limits.fetch_portion;
         let mut result = Ok(());
         // A missing or renamed folder is reported, but the account's other folders still poll.
@@ -134,7 +217,7 @@ where
             }
             match self
                 .poll_folder(
-                    &mut session,
+                    &mut conn,
                     account,
                     folder,
                     &mut budget,
@@ -156,20 +239,20 @@ where
         if let (Ok(()), Some(e)) = (&result, folder_error) {
             result = Err(Stop::Mailbox(e));
         }
-        session.logout().await;
+        conn.logout().await;
         result
     }
 
     async fn poll_folder(
         &self,
-        session: &mut M::Session,
+        conn: &mut Conn<'_, M>,
         account: &Account,
         folder: &str,
         budget: &mut usize,
         filters: &mut Option<Vec<Filter>>,
         report: &mut PollReport,
     ) -> Result<(), Stop> {
-        let info = session.examine(folder).await?;
+        let info = conn.examine(folder).await?;
         let previous = account.folder_state.get(folder);
         // Which UIDs are new, and whether the found set is "everything since a date" (then
         // messages below the highest UID that were not found are older and may be passed over).
@@ -181,7 +264,7 @@ where
                 {
                     return Ok(()); // idle: one EXAMINE, no search, no write
                 }
-                (session.search_above(s.last_uid).await?, s.clone(), false)
+                (conn.search_above(s.last_uid).await?, s.clone(), false)
             }
             Some(s) => {
                 // UIDVALIDITY changed: UIDs mean nothing any more. Re-read from the last arrival
@@ -197,7 +280,7 @@ where
                     last_uid: 0,
                     last_arrival: s.last_arrival,
                 };
-                (session.search_since(since).await?, state, true)
+                (conn.search_since(since).await?, state, true)
             }
             None => {
                 let state = FolderState {
@@ -205,11 +288,7 @@ where
                     last_uid: 0,
                     last_arrival: None,
                 };
-                (
-                    session.search_since(account.fetch_since).await?,
-                    state,
-                    true,
-                )
+                (conn.search_since(account.fetch_since).await?, state, true)
             }
         };
         let mut saved = previous.cloned();
@@ -220,15 +299,14 @@ where
         uids.truncate(*budget);
         *budget -= uids.len();
 
-        if !uids.is_empty() {
-            let mut metas = session.metadata(&uids).await?;
-            metas.sort_by_key(|m| m.uid);
+        if let Some(&highest) = uids.last() {
+            let (mut metas, mut unreadable) = read_sizes(conn, &uids).await?;
             if filters.is_none() {
                 *filters = Some(self.filters.filters().await?);
             }
-            let skipped = self
+            let (skipped, header_unreadable) = self
                 .header_stage(
-                    session,
+                    conn,
                     account,
                     folder,
                     &state,
@@ -237,10 +315,25 @@ where
                 )
                 .await?;
             report.skipped += skipped.len() as u32;
-            let highest = metas.iter().map(|m| m.uid).max();
-            metas.retain(|m| !skipped.contains(&m.uid));
+            unreadable.extend(header_unreadable);
+            metas.retain(|m| {
+                !skipped.contains(&m.uid) && !unreadable.iter().any(|(u, _)| u.uid == m.uid)
+            });
+            // What the server refused before any body was asked for is quarantined first: the
+            // batches below move the watermark, and it may pass a UID only once its entry exists.
+            if !unreadable.is_empty() {
+                let items = unreadable
+                    .into_iter()
+                    .map(|(meta, why)| Item {
+                        meta,
+                        content: Err(why),
+                        truncated: false,
+                    })
+                    .collect();
+                self.enqueue(account, folder, &state, items, report).await?;
+            }
             for batch in plan_batches(&metas, self.limits) {
-                self.fetch_batch(session, account, folder, &batch, &mut state, report)
+                self.fetch_batch(conn, account, folder, &batch, &mut state, report)
                     .await?;
                 // Durable in S3 and on the queue: now, and only now, the watermark may move.
                 self.accounts
@@ -248,10 +341,9 @@ where
                     .await?;
                 saved = Some(state.clone());
             }
-            // Skipped messages are recorded: the watermark may pass them too.
-            if let Some(h) = highest {
-                state.last_uid = state.last_uid.max(h);
-            }
+            // Every UID found is now enqueued, recorded as skipped, or quarantined: the
+            // watermark may pass them all.
+            state.last_uid = state.last_uid.max(highest);
         }
         // After a date search that took everything, UIDs up to UIDNEXT-1 are known to be older.
         if date_search && complete {
@@ -268,16 +360,17 @@ where
     }
 
     /// Fetches headers of the new messages when a global or account skip filter exists, and
-    /// records every message such a filter skips on headers alone. Returns the skipped UIDs.
+    /// records every message such a filter skips on headers alone. Returns the skipped UIDs,
+    /// and the messages whose headers the server would not return (with why).
     async fn header_stage(
         &self,
-        session: &mut M::Session,
+        conn: &mut Conn<'_, M>,
         account: &Account,
         folder: &str,
         state: &FolderState,
         metas: &[MessageMeta],
         filters: &[Filter],
-    ) -> Result<Vec<u32>, Stop> {
+    ) -> Result<(Vec<u32>, Vec<(MessageMeta, String)>), Stop> {
         let relevant = filters.iter().any(|f| {
             f.action == crate::filters::Action::Skip
                 && (f.scope == crate::filters::Scope::Global
@@ -285,21 +378,31 @@ where
                 && !f.needs_body()
         });
         if !relevant || metas.is_empty() {
-            return Ok(vec![]);
+            return Ok((vec![], vec![]));
         }
-        let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
         let mut skipped = Vec::new();
-        for chunk in uids.chunks(self.limits.fetch_batch_messages.max(1) * 4) {
-            for h in session.fetch_headers(chunk).await? {
-                let input = FilterInput::from_headers(&h.raw);
+        let mut unreadable = Vec::new();
+        for chunk in metas.chunks(self.limits.fetch_batch_messages.max(1) * 4) {
+            let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+            let mut read = read_split(conn, Part::Header, &uids).await?;
+            for meta in chunk {
+                let raw = match read.remove(&meta.uid) {
+                    Some(Ok(raw)) => raw,
+                    Some(Err(why)) => {
+                        unreadable.push((*meta, why));
+                        continue;
+                    }
+                    None => continue,
+                };
+                let input = FilterInput::from_headers(&raw);
                 if let SkipDecision::Skip(m) = skip_decision(filters, &account.name, &input) {
-                    let parsed = mail_parser::MessageParser::default().parse_headers(&h.raw);
+                    let parsed = mail_parser::MessageParser::default().parse_headers(&raw);
                     let record = SkippedRecord {
                         v: SCHEMA_VERSION,
                         account: account.name.clone(),
                         folder: folder.to_string(),
                         uidvalidity: state.uidvalidity,
-                        uid: h.uid,
+                        uid: meta.uid,
                         message_id: parsed
                             .as_ref()
                             .and_then(|p| p.header_raw("Message-ID"))
@@ -312,63 +415,115 @@ where
                         at: chrono::Utc::now(),
                     };
                     self.filters.put_skipped(&record).await?;
-                    skipped.push(h.uid);
+                    skipped.push(meta.uid);
                 }
             }
         }
-        Ok(skipped)
+        Ok((skipped, unreadable))
     }
 
     async fn fetch_batch(
         &self,
-        session: &mut M::Session,
+        conn: &mut Conn<'_, M>,
         account: &Account,
         folder: &str,
         batch: &Batch,
         state: &mut FolderState,
         report: &mut PollReport,
     ) -> Result<(), Stop> {
-        let fetched = match batch {
+        let items = self.read_batch(conn, batch).await?;
+        self.enqueue(account, folder, state, items, report).await?;
+        let metas = batch.metas();
+        let last = metas.iter().map(|m| m.uid).max().unwrap_or(state.last_uid);
+        state.last_uid = state.last_uid.max(last);
+        let newest = metas.iter().filter_map(|m| m.arrived).max();
+        state.last_arrival = state.last_arrival.max(newest);
+        Ok(())
+    }
+
+    /// Reads one planned batch: every message in it gets its bytes or why the server gave none.
+    async fn read_batch(
+        &self,
+        conn: &mut Conn<'_, M>,
+        batch: &Batch,
+    ) -> Result<Vec<Item>, MailboxError> {
+        Ok(match batch {
             Batch::Whole(metas) => {
                 let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
-                session.fetch(&uids).await?
+                let mut read = read_split(conn, Part::Whole, &uids).await?;
+                metas
+                    .iter()
+                    .map(|meta| Item {
+                        meta: *meta,
+                        content: read
+                            .remove(&meta.uid)
+                            .unwrap_or_else(|| Err(no_content(meta.uid, Part::Whole, None))),
+                        truncated: false,
+                    })
+                    .collect()
             }
-            Batch::Head(meta) => vec![
-                session
-                    .fetch_head(meta.uid, self.limits.oversize_head_bytes)
-                    .await?,
-            ],
-        };
-        let metas = batch.metas();
-        let truncated = matches!(batch, Batch::Head(_));
-        let mut pointers = Vec::with_capacity(fetched.len());
-        let mut puts = Vec::with_capacity(fetched.len());
-        let mut fetched: std::collections::HashMap<u32, Vec<u8>> =
-            fetched.into_iter().map(|m| (m.uid, m.raw)).collect();
-        for meta in metas {
-            // No content for a UID we saw (expunged meanwhile, or unreadable on the server):
-            // never dropped silently, it goes to ingest to be quarantined with that reason.
-            let (raw, fetch_error) = match fetched.remove(&meta.uid) {
-                Some(raw) => (raw, None),
-                None => (
-                    Vec::new(),
-                    Some(format!(
-                        "the server returned no content for UID {} (expunged during the poll, or unreadable)",
-                        meta.uid
-                    )),
-                ),
+            Batch::Head(meta) => {
+                let content = read_head(conn, meta.uid, self.limits.oversize_head_bytes).await?;
+                vec![Item {
+                    meta: *meta,
+                    truncated: content.is_ok(),
+                    content,
+                }]
+            }
+            Batch::Unsized(meta) => {
+                // One byte past the limit tells whether it is oversize, as RFC822.SIZE would have.
+                let max = self.limits.max_message_bytes;
+                let mut content = read_head(conn, meta.uid, max.saturating_add(1)).await?;
+                let mut meta = *meta;
+                let mut truncated = false;
+                if let Ok(raw) = &mut content {
+                    // Exact when within the limit; past it, a lower bound (all we read).
+                    meta.size = Some(raw.len() as u64);
+                    if raw.len() as u64 > max {
+                        raw.truncate(self.limits.oversize_head_bytes as usize);
+                        truncated = true;
+                    }
+                }
+                vec![Item {
+                    meta,
+                    content,
+                    truncated,
+                }]
+            }
+        })
+    }
+
+    /// Stores each message under its raw key and puts its pointer on the ingest queue. A
+    /// message the server would not return goes the same way, empty and with its
+    /// `fetch_error`: never dropped silently, ingest quarantines it with that reason.
+    async fn enqueue(
+        &self,
+        account: &Account,
+        folder: &str,
+        state: &FolderState,
+        items: Vec<Item>,
+        report: &mut PollReport,
+    ) -> Result<(), Stop> {
+        let mut pointers = Vec::with_capacity(items.len());
+        let mut puts = Vec::with_capacity(items.len());
+        for item in items {
+            let (raw, fetch_error) = match item.content {
+                Ok(raw) => (raw, None),
+                Err(why) => (Vec::new(), Some(why)),
             };
-            let key = raw_key(&account.name, folder, state.uidvalidity, meta.uid);
+            report.unreadable += u32::from(fetch_error.is_some());
+            report.oversize += u32::from(item.truncated);
+            let key = raw_key(&account.name, folder, state.uidvalidity, item.meta.uid);
             pointers.push(Outgoing::plain(IngestPointer {
                 v: SCHEMA_VERSION,
                 account: account.name.clone(),
                 folder: folder.to_string(),
                 uidvalidity: state.uidvalidity,
-                uid: meta.uid,
+                uid: item.meta.uid,
                 key: key.clone(),
-                size: meta.size,
-                arrived: meta.arrived,
-                truncated,
+                size: item.meta.size.unwrap_or(raw.len() as u64),
+                arrived: item.meta.arrived,
+                truncated: item.truncated,
                 quarantine_id: None,
                 fetch_error,
             }));
@@ -376,17 +531,261 @@ where
         }
         futures::future::try_join_all(puts).await?;
         report.fetched += pointers.len() as u32;
-        if truncated {
-            report.oversize += pointers.len() as u32;
-        }
         if !pointers.is_empty() {
             self.ingest_queue.send(&pointers).await?;
             report.enqueued += pointers.len() as u32;
         }
-        let last = metas.iter().map(|m| m.uid).max().unwrap_or(state.last_uid);
-        state.last_uid = state.last_uid.max(last);
-        let newest = metas.iter().filter_map(|m| m.arrived).max();
-        state.last_arrival = state.last_arrival.max(newest);
         Ok(())
+    }
+}
+
+/// One message on its way to ingest: its bytes, or why the server gave none.
+struct Item {
+    meta: MessageMeta,
+    content: Result<Vec<u8>, String>,
+    truncated: bool,
+}
+
+/// How many times one poll may reopen a session the server closed (Dovecot answers a FETCH it
+/// cannot serve with BYE): enough to single out several unreadable messages, and bounded so a
+/// server that closes every session ends the poll (the next one goes on from the watermark).
+const MAX_REOPENS: u32 = 24;
+
+/// The IMAP session of one poll, reopened (and its folder examined again) when the server
+/// closed it in answer to a command.
+struct Conn<'m, M: Mailbox> {
+    mailbox: &'m M,
+    settings: &'m ImapSettings,
+    password: Secret,
+    session: Option<M::Session>,
+    /// The folder being read and its UIDVALIDITY: a reopened session must see the same UIDs.
+    folder: Option<(String, u32)>,
+    reopens: u32,
+}
+
+impl<M: Mailbox> Conn<'_, M> {
+    async fn session(&mut self) -> Result<&mut M::Session, MailboxError> {
+        if self.session.is_none() {
+            if self.reopens >= MAX_REOPENS {
+                return Err(MailboxError::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "the server closed the session {} times in one poll",
+                        self.reopens
+                    ),
+                ));
+            }
+            self.reopens += 1;
+            let mut session = self.mailbox.connect(self.settings, &self.password).await?;
+            if let Some((folder, uidvalidity)) = &self.folder {
+                let info = session.examine(folder).await?;
+                if info.uidvalidity != *uidvalidity {
+                    return Err(MailboxError::new(
+                        ErrorKind::Protocol,
+                        format!("the UIDVALIDITY of {folder:?} changed during the poll"),
+                    ));
+                }
+            }
+            self.session = Some(session);
+        }
+        Ok(self.session.as_mut().expect("opened above"))
+    }
+
+    /// A session the server closed, or one that failed mid-command, is not used again; one
+    /// that answered NO (a refused FETCH, a missing folder) still is.
+    fn check<T>(&mut self, result: MailboxResult<T>) -> MailboxResult<T> {
+        if let Err(e) = &result {
+            if e.refusal != Some(Refusal::Answered) && e.kind != ErrorKind::Folder {
+                self.session = None;
+            }
+        }
+        result
+    }
+
+    async fn examine(&mut self, folder: &str) -> MailboxResult<crate::ports::FolderInfo> {
+        self.folder = None;
+        let r = self.session().await?.examine(folder).await;
+        let info = self.check(r)?;
+        self.folder = Some((folder.to_string(), info.uidvalidity));
+        Ok(info)
+    }
+
+    async fn search_since(&mut self, since: Option<chrono::NaiveDate>) -> MailboxResult<Vec<u32>> {
+        let r = self.session().await?.search_since(since).await;
+        self.check(r)
+    }
+
+    async fn search_above(&mut self, uid: u32) -> MailboxResult<Vec<u32>> {
+        let r = self.session().await?.search_above(uid).await;
+        self.check(r)
+    }
+
+    async fn metadata(&mut self, uids: &[u32]) -> MailboxResult<Vec<MessageMeta>> {
+        let r = self.session().await?.metadata(uids).await;
+        self.check(r)
+    }
+
+    async fn read(&mut self, part: Part, uids: &[u32]) -> MailboxResult<Vec<FetchedMessage>> {
+        let session = self.session().await?;
+        let r = match part {
+            Part::Header => session.fetch_headers(uids).await,
+            Part::Whole => session.fetch(uids).await,
+        };
+        self.check(r)
+    }
+
+    async fn fetch_head(
+        &mut self,
+        uid: u32,
+        max_bytes: u64,
+    ) -> MailboxResult<Option<FetchedMessage>> {
+        let r = self.session().await?.fetch_head(uid, max_bytes).await;
+        self.check(r)
+    }
+
+    async fn logout(mut self) {
+        if let Some(session) = self.session.take() {
+            session.logout().await;
+        }
+    }
+}
+
+/// The byte-returning FETCH stages.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Header,
+    Whole,
+}
+
+impl Part {
+    fn item(self) -> &'static str {
+        match self {
+            Part::Header => "BODY.PEEK[HEADER]",
+            Part::Whole => "BODY.PEEK[]",
+        }
+    }
+}
+
+fn no_content(uid: u32, part: Part, refusal: Option<&str>) -> String {
+    let item = part.item();
+    match refusal {
+        None => format!(
+            "the server returned no content for UID {uid} ({item}; expunged during the poll, or unreadable)"
+        ),
+        // A server may expunge what it could not read: its first words are all there will be.
+        Some(words) => format!(
+            "the server returned no content for UID {uid} ({item}) after refusing it with others: {words}"
+        ),
+    }
+}
+
+fn refused(uid: u32, item: &str, words: &str) -> String {
+    format!("the server refused UID FETCH {item} of UID {uid}: {words}")
+}
+
+/// A refused command is split in two until each refusal is down to one message; the stack
+/// keeps UID order, and each half carries the words of the refusal that split it.
+type Work = Vec<(Vec<u32>, Option<String>)>;
+
+fn split(work: &mut Work, set: &[u32], words: String) {
+    let (first, second) = set.split_at(set.len() / 2);
+    work.push((second.to_vec(), Some(words.clone())));
+    work.push((first.to_vec(), Some(words)));
+}
+
+/// Size and arrival of each UID. A UID the server says nothing about, or gives no size for,
+/// gets an unknown size (the body stage then decides); one it refuses on its own is returned
+/// apart with the server's words.
+async fn read_sizes<M: Mailbox>(
+    conn: &mut Conn<'_, M>,
+    uids: &[u32],
+) -> Result<(Vec<MessageMeta>, Vec<(MessageMeta, String)>), MailboxError> {
+    let mut metas = Vec::with_capacity(uids.len());
+    let mut unreadable = Vec::new();
+    let mut work: Work = vec![(uids.to_vec(), None)];
+    while let Some((set, _)) = work.pop() {
+        match conn.metadata(&set).await {
+            Ok(got) => {
+                let got: HashMap<u32, MessageMeta> = got.into_iter().map(|m| (m.uid, m)).collect();
+                for &uid in &set {
+                    let mut meta = got.get(&uid).copied().unwrap_or(MessageMeta {
+                        uid,
+                        size: None,
+                        arrived: None,
+                    });
+                    meta.size = meta.size.filter(|&s| s > 0);
+                    metas.push(meta);
+                }
+            }
+            Err(e) if e.refusal.is_some() => match set[..] {
+                [uid] => unreadable.push((
+                    MessageMeta {
+                        uid,
+                        size: None,
+                        arrived: None,
+                    },
+                    refused(uid, "RFC822.SIZE", &e.message),
+                )),
+                _ => split(&mut work, &set, e.message),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((metas, unreadable))
+}
+
+/// Reads `part` of every UID, splitting a refused command down to single messages. Every UID
+/// gets an answer: its bytes, or why the server gave none (in its own words where it said any).
+async fn read_split<M: Mailbox>(
+    conn: &mut Conn<'_, M>,
+    part: Part,
+    uids: &[u32],
+) -> Result<BTreeMap<u32, Result<Vec<u8>, String>>, MailboxError> {
+    let mut out = BTreeMap::new();
+    let mut work: Work = vec![(uids.to_vec(), None)];
+    while let Some((set, refusal)) = work.pop() {
+        match conn.read(part, &set).await {
+            Ok(got) => {
+                let mut got: HashMap<u32, Vec<u8>> =
+                    got.into_iter().map(|m| (m.uid, m.raw)).collect();
+                for &uid in &set {
+                    let answer = match got.remove(&uid) {
+                        Some(raw) if !raw.is_empty() => Ok(raw),
+                        Some(_) => Err(format!(
+                            "the server returned {} of UID {uid} empty",
+                            part.item()
+                        )),
+                        None => Err(no_content(uid, part, refusal.as_deref())),
+                    };
+                    out.insert(uid, answer);
+                }
+            }
+            Err(e) if e.refusal.is_some() => match set[..] {
+                [uid] => {
+                    out.insert(uid, Err(refused(uid, part.item(), &e.message)));
+                }
+                _ => split(&mut work, &set, e.message),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The first `max_bytes` of one message, or why the server gave none.
+async fn read_head<M: Mailbox>(
+    conn: &mut Conn<'_, M>,
+    uid: u32,
+    max_bytes: u64,
+) -> Result<Result<Vec<u8>, String>, MailboxError> {
+    let item = format!("BODY.PEEK[]<0.{max_bytes}>");
+    match conn.fetch_head(uid, max_bytes).await {
+        Ok(Some(m)) if !m.raw.is_empty() => Ok(Ok(m.raw)),
+        Ok(Some(_)) => Ok(Err(format!(
+            "the server returned {item} of UID {uid} empty"
+        ))),
+        Ok(None) => Ok(Err(no_content(uid, Part::Whole, None))),
+        Err(e) if e.refusal.is_some() => Ok(Err(refused(uid, &item, &e.message))),
+        Err(e) => Err(e),
     }
 }
