@@ -6,10 +6,12 @@
 //!
 //! - [`service`]: [`PollService`], one account's poll through the ports.
 //! - [`plan`]: batch planning by size and count.
+//! - `session`: the poll's IMAP session: reopened after BYE, refused FETCHes split.
 //! - [`status`]: the status a poll leaves, back-off.
 
 pub mod plan;
 pub mod service;
+mod session;
 pub mod status;
 
 pub use plan::{plan_batches, Batch};
