@@ -349,6 +349,21 @@ async fn sigkilled_poll_cycles_lose_nothing_and_duplicate_nothing() {
         for (q, name) in [(&ingest_dlq, "ingest"), (&poll_dlq, "poll")] {
             let (visible, hidden) = depth(q).await;
             if visible + hidden > 0 {
+                if name == "ingest" && redriven == 0 {
+                    // What waiting alone left undone: messages without an email on a case.
+                    let on_case: BTreeSet<String> =
+                        array(&json(&prefix, &["emails", "list", "--json"]))
+                            .iter()
+                            .filter(|e| e["case"].is_u64())
+                            .filter_map(|e| e["message_id"].as_str().map(str::to_string))
+                            .collect();
+                    let undone = all.iter().filter(|(id, _)| !on_case.contains(id)).count();
+                    println!(
+                        "kills: before any redrive, {} pointers are dead-lettered and {undone} of {} messages are not yet an email on a case",
+                        visible + hidden,
+                        all.len()
+                    );
+                }
                 let moved = json(&prefix, &["dlq", "redrive", name, "--json"]);
                 println!("kills: {moved}");
                 if name == "ingest" {
