@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod iam;
 mod imap_faults;
+mod kills;
 mod pipeline;
 mod reliability;
 mod security;

@@ -59,17 +59,26 @@ pub fn validate_prefix(prefix: &str) -> Result<(), String> {
 
 pub async fn provision(clients: &Clients, prefix: &str) -> StoreResult<Resources> {
     validate_prefix(prefix).map_err(|e| StoreError::permanent("provision", e))?;
+    let visibility = visibility_timeout(std::env::var(VISIBILITY_VAR).ok().as_deref())
+        .map_err(|e| StoreError::permanent("provision", e))?;
     let n = Names::new(prefix);
     create_table(clients, &n.table).await?;
     create_bucket(clients, &n.bucket).await?;
-    let poll_dlq = create_queue(clients, &n.poll_dlq, true, None).await?;
-    let poll_queue = create_queue(clients, &n.poll_queue, true, Some((&poll_dlq, 3))).await?;
-    let ingest_dlq = create_queue(clients, &n.ingest_dlq, false, None).await?;
+    let v = visibility;
+    let poll_dlq = create_queue(clients, &n.poll_dlq, true, v, None).await?;
+    let poll_queue = create_queue(clients, &n.poll_queue, true, v, Some((&poll_dlq, 3))).await?;
+    let ingest_dlq = create_queue(clients, &n.ingest_dlq, false, v, None).await?;
     let ingest_queue =
-        create_queue(clients, &n.ingest_queue, false, Some((&ingest_dlq, 5))).await?;
-    let dispatch_dlq = create_queue(clients, &n.dispatch_dlq, false, None).await?;
-    let dispatch_queue =
-        create_queue(clients, &n.dispatch_queue, false, Some((&dispatch_dlq, 5))).await?;
+        create_queue(clients, &n.ingest_queue, false, v, Some((&ingest_dlq, 5))).await?;
+    let dispatch_dlq = create_queue(clients, &n.dispatch_dlq, false, v, None).await?;
+    let dispatch_queue = create_queue(
+        clients,
+        &n.dispatch_queue,
+        false,
+        v,
+        Some((&dispatch_dlq, 5)),
+    )
+    .await?;
     let kms_key_id = create_key(clients, &n.key_alias).await?;
     // The data key is provisioning's: the poller only ever opens with it (secrets.rs).
     crate::KmsSecretBox::new(
@@ -88,6 +97,27 @@ pub async fn provision(clients: &Clients, prefix: &str) -> StoreResult<Resources
         dispatch_queue_url: dispatch_queue,
         kms_key_id,
     })
+}
+
+/// Sets the visibility timeout of the queues a prefix gets when they are first created (they
+/// are never changed afterwards). Only local provisioning reads it: `template.yaml` keeps its
+/// own 360 s, six times the poller's timeout as Lambda requires. A test that kills the CLI
+/// mid-cycle gives its prefix a few seconds, so what a killed process had received comes
+/// back in seconds instead of six minutes.
+pub const VISIBILITY_VAR: &str = "MAILROOM_LOCAL_VISIBILITY_TIMEOUT";
+
+/// The queues' visibility timeout in seconds: 360 (as deployed) unless `value` says otherwise.
+pub fn visibility_timeout(value: Option<&str>) -> Result<u32, String> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(360);
+    };
+    match v.parse::<u32>() {
+        // SQS's own range; 0 would let every receive see what another just took.
+        Ok(s) if (1..=43_200).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "{VISIBILITY_VAR}: {v:?} is not a number of seconds from 1 to 43200"
+        )),
+    }
 }
 
 async fn create_table(clients: &Clients, table: &str) -> StoreResult<()> {
@@ -189,11 +219,13 @@ async fn create_bucket(clients: &Clients, bucket: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Returns the queue URL. `dlq` is (DLQ URL, maxReceiveCount).
+/// Returns the queue URL. `dlq` is (DLQ URL, maxReceiveCount). An existing queue is kept as
+/// it is, its visibility timeout included.
 async fn create_queue(
     clients: &Clients,
     name: &str,
     fifo: bool,
+    visibility: u32,
     dlq: Option<(&str, u32)>,
 ) -> StoreResult<String> {
     if let Ok(r) = clients.sqs.get_queue_url().queue_name(name).send().await {
@@ -201,11 +233,10 @@ async fn create_queue(
             return Ok(url);
         }
     }
-    let mut req = clients
-        .sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "360");
+    let mut req = clients.sqs.create_queue().queue_name(name).attributes(
+        QueueAttributeName::VisibilityTimeout,
+        visibility.to_string(),
+    );
     if fifo {
         req = req
             .attributes(QueueAttributeName::FifoQueue, "true")
@@ -287,4 +318,21 @@ async fn create_key(clients: &Clients, alias: &str) -> StoreResult<String> {
         }
     }
     Ok(alias.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_visibility_timeout_defaults_to_the_deployed_one_and_refuses_nonsense() {
+        assert_eq!(visibility_timeout(None), Ok(360));
+        assert_eq!(visibility_timeout(Some(" ")), Ok(360));
+        assert_eq!(visibility_timeout(Some("3")), Ok(3));
+        assert_eq!(visibility_timeout(Some("43200")), Ok(43_200));
+        for bad in ["0", "43201", "-1", "3s", "lots"] {
+            let e = visibility_timeout(Some(bad)).unwrap_err();
+            assert!(e.contains(VISIBILITY_VAR), "{bad}: {e}");
+        }
+    }
 }

@@ -125,6 +125,30 @@ impl SqsQueue {
             get(A::ApproximateNumberOfMessagesNotVisible),
         ))
     }
+
+    /// The queue's visibility timeout in seconds: how long a message a consumer received (and
+    /// died holding) stays hidden from the others.
+    pub async fn visibility_timeout(&self) -> StoreResult<u64> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let resp = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(A::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("attributes of {}", self.name()), e))?;
+        resp.attributes
+            .unwrap_or_default()
+            .get(&A::VisibilityTimeout)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                mailroom_core::error::StoreError::backend(
+                    format!("attributes of {}", self.name()),
+                    "no VisibilityTimeout",
+                )
+            })
+    }
 }
 
 impl<M: Serialize + Sync> Queue<M> for SqsQueue {
