@@ -175,7 +175,9 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
                         IngestOutcome::Quarantined { .. } => t.quarantined += 1,
                         IngestOutcome::Skipped { .. } => t.skipped += 1,
                     }
-                    if ingested.link.as_ref().is_some_and(|l| l.case_created) {
+                    // Counted once: a redelivery that finds its own claim re-emits the event
+                    // but created nothing.
+                    if ingested.link.as_ref().is_some_and(|l| l.case_claimed_now) {
                         t.cases_created += 1;
                     }
                     done.push(m.receipt_handle.clone());

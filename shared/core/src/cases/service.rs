@@ -53,7 +53,12 @@ pub struct LinkOutcome {
     pub parent: Option<RecordRef>,
     pub rule: Option<&'static str>,
     pub case: Option<CaseNumber>,
+    /// This email's thread claim made the case: now, or on an earlier delivery whose events
+    /// may not have gone out (then `case.created` is emitted again, with its same id).
     pub case_created: bool,
+    /// The claim was made by this delivery (not found from an earlier one): counts of cases
+    /// created read this, so a redelivery is not counted twice.
+    pub case_claimed_now: bool,
     pub assigned_user: Option<String>,
     pub case_error: Option<String>,
 }
@@ -64,6 +69,8 @@ struct CaseResult {
     number: CaseNumber,
     /// This email created it (also on a retry after its own claim committed).
     created: bool,
+    /// The claim committed in this call.
+    claimed_now: bool,
     assigned_user: Option<String>,
     error: Option<String>,
 }
@@ -149,6 +156,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             rule: found.rule,
             case: None,
             case_created: false,
+            case_claimed_now: false,
             assigned_user: None,
             case_error: None,
         };
@@ -171,6 +179,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 outcome.case = Some(case.number);
                 outcome.parent = Some(RecordRef::case(case.number.get()));
                 outcome.case_created = case.created;
+                outcome.case_claimed_now = case.claimed_now;
                 outcome.assigned_user = case.assigned_user;
                 outcome.case_error = case.error;
             }
@@ -349,6 +358,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                     return Ok(CaseResult {
                         number,
                         created: true,
+                        claimed_now: true,
                         assigned_user: chosen.user,
                         error: chosen.error,
                     });
@@ -386,6 +396,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             return Ok(CaseResult {
                 number,
                 created: true,
+                claimed_now: false,
                 assigned_user,
                 error: None,
             });
@@ -394,6 +405,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         Ok(CaseResult {
             number,
             created: false,
+            claimed_now: false,
             assigned_user: None,
             error: None,
         })
