@@ -54,7 +54,8 @@ fn progress(enabled: bool, msg: &str) {
     }
 }
 
-fn to_sqs_event(queue: &SqsQueue, messages: &[Received]) -> SqsEvent {
+/// The SQS event Lambda would hand a function for messages received from `queue`.
+pub fn to_sqs_event(queue: &SqsQueue, messages: &[Received]) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = messages
         .iter()

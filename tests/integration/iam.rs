@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
+use mailroom::cycle::to_sqs_event;
 use mailroom_aws::iam::{self, Principal, Resource, Via};
 use mailroom_aws::Adapters;
 use mailroom_core::ports::{BlobStore, EmailStore, Outgoing, Queue};
@@ -211,22 +211,6 @@ fn allowed(who: Principal, call: &Call) -> bool {
                 _ => false,
             }
     })
-}
-
-fn sqs_event(batch: &[mailroom_aws::queue::Received]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = Some(m.message_id.clone());
-            r.receipt_handle = Some(m.receipt_handle.clone());
-            r.body = Some(m.body.clone());
-            r.attributes = m.attributes.clone();
-            r
-        })
-        .collect();
-    event
 }
 
 /// A message from the contact, with a text body too large for the item (stored under bodies/)
@@ -438,7 +422,9 @@ async fn every_call_the_functions_make_is_a_row_of_the_iam_table() {
                 if batch.is_empty() {
                     break;
                 }
-                let (response, _) = poller::handle(&poller.service(), sqs_event(&batch)).await;
+                let (response, _) =
+                    poller::handle(&poller.service(), to_sqs_event(&local.poll_queue, &batch))
+                        .await;
                 assert!(response.batch_item_failures.is_empty());
                 let done: Vec<_> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
                 local.poll_queue.delete(&done).await.unwrap();
@@ -448,8 +434,11 @@ async fn every_call_the_functions_make_is_a_row_of_the_iam_table() {
                 if batch.is_empty() {
                     break;
                 }
-                let (response, _) =
-                    ingest::handle(&ingest_adapters.intake(), sqs_event(&batch)).await;
+                let (response, _) = ingest::handle(
+                    &ingest_adapters.intake(),
+                    to_sqs_event(&local.ingest_queue, &batch),
+                )
+                .await;
                 assert!(response.batch_item_failures.is_empty());
                 let done: Vec<_> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
                 local.ingest_queue.delete(&done).await.unwrap();
