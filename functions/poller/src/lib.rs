@@ -116,6 +116,60 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailroom_core::limits::Limits;
+    use mailroom_core::memory::{
+        test_account, FakeMailbox, FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore,
+    };
+
+    /// A poller's ports on fakes: group accounts on one scripted mailbox (password `pw`).
+    struct Fakes {
+        store: MemoryStore,
+        mailbox: FakeMailbox,
+        blobs: MemoryBlobs,
+        queue: MemoryQueue<IngestPointer>,
+        limits: Limits,
+    }
+
+    impl Fakes {
+        async fn with_accounts(names: &[&str]) -> Fakes {
+            let store = MemoryStore::default();
+            for name in names {
+                store
+                    .create_account(&test_account(name, Utc::now()))
+                    .await
+                    .unwrap();
+            }
+            Fakes {
+                store,
+                mailbox: FakeMailbox::new("pw"),
+                blobs: MemoryBlobs::default(),
+                queue: MemoryQueue::default(),
+                limits: Limits::default(),
+            }
+        }
+
+        fn service(
+            &self,
+        ) -> PollService<
+            '_,
+            MemoryStore,
+            FakeSecretBox,
+            FakeMailbox,
+            MemoryBlobs,
+            MemoryQueue<IngestPointer>,
+            MemoryStore,
+        > {
+            PollService {
+                accounts: &self.store,
+                filters: &self.store,
+                secrets: &FakeSecretBox,
+                mailbox: &self.mailbox,
+                blobs: &self.blobs,
+                ingest_queue: &self.queue,
+                limits: &self.limits,
+            }
+        }
+    }
 
     #[test]
     fn sample_events_parse_into_poll_jobs() {
@@ -136,36 +190,14 @@ mod tests {
     /// scripted mailbox), answering as its expected file says.
     #[tokio::test]
     async fn every_sample_event_answers_as_expected_on_fakes() {
-        use mailroom_core::limits::Limits;
-        use mailroom_core::memory::{
-            test_account, FakeMailbox, FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore,
-        };
         for sample in mailroom_runtime::samples::of("poller") {
-            let store = MemoryStore::default();
-            let mailbox = FakeMailbox::new("pw");
-            let at = Utc::now();
-            for name in ["support", "sales"] {
-                store.create_account(&test_account(name, at)).await.unwrap();
-            }
-            mailbox.append(
+            let fakes = Fakes::with_accounts(&["support", "sales"]).await;
+            fakes.mailbox.append(
                 "INBOX",
-                at,
+                Utc::now(),
                 b"From: a@customer.example\r\nSubject: hi\r\nMessage-ID: <s1@x>\r\n\r\nbody\r\n",
             );
-            let (blobs, queue) = (
-                MemoryBlobs::default(),
-                MemoryQueue::<IngestPointer>::default(),
-            );
-            let limits = Limits::default();
-            let service = PollService {
-                accounts: &store,
-                filters: &store,
-                secrets: &FakeSecretBox,
-                mailbox: &mailbox,
-                blobs: &blobs,
-                ingest_queue: &queue,
-                limits: &limits,
-            };
+            let (service, queue) = (fakes.service(), &fakes.queue);
             let event: SqsEvent =
                 serde_json::from_slice(&std::fs::read(&sample.path).unwrap()).unwrap();
             let jobs = event.records.len();
@@ -182,30 +214,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_account_is_polled_once_per_invocation_whatever_its_jobs() {
-        use mailroom_core::limits::Limits;
-        use mailroom_core::memory::{
-            test_account, FakeMailbox, FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore,
-        };
-        let store = MemoryStore::default();
-        store
-            .create_account(&test_account("support", Utc::now()))
-            .await
-            .unwrap();
-        let mailbox = FakeMailbox::new("pw");
-        let (blobs, queue) = (
-            MemoryBlobs::default(),
-            MemoryQueue::<IngestPointer>::default(),
-        );
-        let limits = Limits::default();
-        let service = PollService {
-            accounts: &store,
-            filters: &store,
-            secrets: &FakeSecretBox,
-            mailbox: &mailbox,
-            blobs: &blobs,
-            ingest_queue: &queue,
-            limits: &limits,
-        };
+        let fakes = Fakes::with_accounts(&["support"]).await;
+        let (service, mailbox) = (fakes.service(), &fakes.mailbox);
         let record = |i: u32| {
             serde_json::json!({
                 "messageId": format!("m{i}"),
