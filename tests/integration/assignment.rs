@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 
-use mailroom_core::keys::{team_loads_sk, USERS_PK};
+use aws_sdk_dynamodb::types::AttributeValue;
+use mailroom_core::keys::{team_loads_sk, CONFIG_PK, MEMBER_INDEX_SK, USERS_PK};
 use mailroom_core::model::{CaseSettings, Distribution};
 use mailroom_core::ports::Crm;
 use mailroom_core::records::{CaseStatus, RecordRef, TeamMembership, User};
@@ -169,6 +170,18 @@ async fn a_member_listed_twice_in_a_team_gets_an_equal_round_robin_share() {
         .await
         .unwrap();
     assert_eq!(store.get_user("cid").await.unwrap().unwrap().teams.len(), 2);
+    // Such a user reaches its teams' member entries when the table is upgraded: the marker
+    // is gone on a table from before them, so the CLI's connect indexes every user.
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(CONFIG_PK.into()))
+        .key("sk", AttributeValue::S(MEMBER_INDEX_SK.into()))
+        .send()
+        .await
+        .unwrap();
+    store.ensure_member_index().await.unwrap();
     c.receive(&threads("twice-more", 3)).await;
     let got = shares(&c).await;
     assert_eq!(

@@ -44,6 +44,12 @@ impl AccountStore for FlakyWatermarks<'_> {
     async fn get_account(&self, n: &str) -> StoreResult<Option<mailroom_core::model::Account>> {
         self.inner.get_account(n).await
     }
+    async fn get_accounts(&self, n: &[String]) -> StoreResult<Vec<mailroom_core::model::Account>> {
+        self.inner.get_accounts(n).await
+    }
+    async fn own_addresses(&self, a: &[String]) -> StoreResult<Vec<String>> {
+        self.inner.own_addresses(a).await
+    }
     async fn list_accounts(&self) -> StoreResult<Vec<mailroom_core::model::Account>> {
         self.inner.list_accounts().await
     }

@@ -6,7 +6,11 @@
 //!   (as the poller does) versus one UID FETCH per message; and one full poll into moto.
 //!
 //! - `requests`: DynamoDB requests per email on the common ingest paths (new thread with a
-//!   case, reply joining a case, email with no case), against the local stack.
+//!   case, reply joining a case, email with no case), against the local stack. `--accounts N`
+//!   first adds N more accounts (with addresses), a user and a filter per hundred of them, so
+//!   the figure shows whether requests per email grow with the deployment: run it against a
+//!   moto of its own (`MAILROOM_LOCAL_DIR` naming a `stack.json` whose `aws_endpoint` is that
+//!   moto), as the emulator keeps everything in memory.
 //!
 //! - `filters`: filter evaluation per email with 1,000 filters defined (header skip decision
 //!   plus one user's copy, body criteria included), over the fixture corpus.
@@ -264,13 +268,17 @@ fn filters_bench(json_out: bool) -> Result<()> {
     Ok(())
 }
 
-async fn requests(json_out: bool) -> Result<()> {
+async fn requests(extra_accounts: usize, json_out: bool) -> Result<()> {
     use mailroom_aws::{Adapters, RequestCounter};
     use mailroom_core::model::*;
     use mailroom_core::model::{CaseSettings, Distribution};
     use mailroom_core::ports::{AccountStore, SecretBox};
 
-    local::up()?;
+    // A stack already described and answering (the shared one, or a moto of the run's own)
+    // is used as it is.
+    if !local::read_stack()?.is_some_and(|info| local::aws_reachable(&info)) {
+        local::up()?;
+    }
     let prefix = format!("bench-req-{}", Utc::now().format("%H%M%S"));
     let ctx = mailroom::context::connect(&prefix).await?;
     let store = &ctx.adapters().store;
@@ -312,6 +320,7 @@ async fn requests(json_out: bool) -> Result<()> {
             })
             .await?;
     }
+    add_accounts(&ctx, extra_accounts).await?;
     let counter = RequestCounter::default();
     let clients = ctx.clients.clone().counting_dynamodb(counter.clone());
     let adapters = Adapters::new(&clients, ctx.config().clone());
@@ -389,9 +398,78 @@ async fn requests(json_out: bool) -> Result<()> {
             json!({"per_email": per_email, "by_operation": counts}),
         );
     }
+    results.insert("accounts".into(), json!(extra_accounts + 2));
     if json_out {
         println!("{}", serde_json::Value::Object(results));
     }
+    Ok(())
+}
+
+/// `n` more accounts, half group (team `l1`) and half personal, each with its own address;
+/// one user and one filter per hundred accounts. Created one at a time: moto's transactions
+/// are not safe under concurrent requests.
+async fn add_accounts(ctx: &mailroom::context::Context, n: usize) -> Result<()> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    use mailroom_core::filters::{Action, Filter, Scope};
+    use mailroom_core::model::AccountKind;
+    use mailroom_core::ports::{AccountStore, SecretBox};
+    if n == 0 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let store = &ctx.adapters().store;
+    // Never opened: ingest does not read credentials.
+    let secret = &ctx
+        .adapters()
+        .secrets
+        .seal("bench", &Secret::new("x"))
+        .await?;
+    stream::iter(0..n)
+        .map(|i| async move {
+            let name = format!("acct{i:06}");
+            let mut account = mailroom_core::memory::test_account(&name, Utc::now());
+            account.secret = secret.clone();
+            account.address = Some(format!("{name}@corp.example"));
+            if i % 2 == 1 {
+                account.kind = AccountKind::Personal;
+                account.owner = Some(format!("user{:04}", i / 100));
+                account.teams = vec![];
+            }
+            store.create_account(&account).await?;
+            if i % 100 == 0 {
+                let user = format!("user{:04}", i / 100);
+                mailroom::records::add_user(
+                    ctx,
+                    &user,
+                    &[format!("{user}@corp.example")],
+                    &[],
+                    true,
+                )
+                .await?;
+                store
+                    .add_filter(&Filter {
+                        v: 1,
+                        name: format!("bench-{i:06}"),
+                        scope: Scope::Account(name.clone()),
+                        from: None,
+                        to: None,
+                        subject: Some(mailroom_core::filters::Pattern::new("*never-matches*")?),
+                        body_any: vec![],
+                        body_all: vec![],
+                        action: Action::MarkRead,
+                        folder: None,
+                    })
+                    .await?;
+            }
+            anyhow::Ok(())
+        })
+        .buffered(1)
+        .try_collect::<Vec<()>>()
+        .await?;
+    eprintln!(
+        "added {n} accounts in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -406,13 +484,20 @@ async fn main() -> Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(2000);
+    let accounts = args
+        .iter()
+        .position(|a| a == "--accounts")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(0);
     match args.first().map(String::as_str) {
         Some("ingest-core") => ingest_core(json_out).await,
         Some("poller") => poller(messages, json_out).await,
-        Some("requests") => requests(json_out).await,
+        Some("requests") => requests(accounts, json_out).await,
         Some("filters") => filters_bench(json_out),
         _ => bail!(
-            "usage: mailroom-bench <ingest-core|poller|requests|filters> [--messages N] [--json]"
+            "usage: mailroom-bench <ingest-core|poller|requests|filters> [--messages N] [--accounts N] [--json]"
         ),
     }
 }

@@ -26,7 +26,17 @@ where
     B: BlobStore,
     Q: Queue<DispatchEvent>,
 {
-    let context = match intake.context().await {
+    // Only records that decode reach intake; the batch counts them so replies know when
+    // every first email of a thread has linked. Their accounts are all the context reads.
+    let pointers: Vec<IngestPointer> = event
+        .records
+        .iter()
+        .filter_map(|r| decode(r.body.as_deref().unwrap_or_default()).ok())
+        .collect();
+    let mut accounts: Vec<String> = pointers.iter().map(|p| p.account.clone()).collect();
+    accounts.sort();
+    accounts.dedup();
+    let context = match intake.context(&accounts, Utc::now()).await {
         Ok(c) => c,
         Err(e) => {
             // Without accounts and filters nothing can be taken: every record is retried.
@@ -38,14 +48,7 @@ where
             .await;
         }
     };
-    // Only records that decode reach intake; the batch counts them so replies know when
-    // every first email of a thread has linked.
-    let decodable = event
-        .records
-        .iter()
-        .filter(|r| decode::<IngestPointer>(r.body.as_deref().unwrap_or_default()).is_ok())
-        .count();
-    let batch = &intake.batch(&context, decodable);
+    let batch = &intake.batch(&context, pointers.len());
     process_batch(event, 10, |record| async move {
         let pointer: IngestPointer = decode(record.body.as_deref().unwrap_or_default())?;
         let done = batch.take(&pointer, Utc::now()).await?;
@@ -135,12 +138,14 @@ mod tests {
                 MemoryQueue::<DispatchEvent>::default(),
             );
             let limits = Limits::default();
+            let cache = mailroom_core::intake::IntakeCache::default();
             let intake = Intake {
                 store: &store,
                 crm: &crm,
                 blobs: &blobs,
                 events: &events,
                 limits: &limits,
+                cache: &cache,
             };
             let (response, _) = handle(&intake, event).await;
             let answer = serde_json::to_value(&response).unwrap();

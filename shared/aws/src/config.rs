@@ -90,6 +90,11 @@ impl Config {
                 "MAILROOM_INGEST_BYTES_IN_FLIGHT",
                 defaults.ingest_bytes_in_flight,
             )?,
+            ingest_cache_seconds: number(
+                &get,
+                "MAILROOM_INGEST_CACHE_SECONDS",
+                defaults.ingest_cache_seconds,
+            )?,
             ..defaults
         };
         limits.validate()?;

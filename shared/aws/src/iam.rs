@@ -255,8 +255,9 @@ pub const GRANTS: &[Grant] = &[
         who: Ingest,
         actions: &["dynamodb:Query"],
         on: Table,
-        keys: &[ACCOUNTS_PK, FILTERS_PK, USERS_PK, "ADDR#"],
-        by: "Intake::context (accounts, filters, users); Crm::records_by_address",
+        keys: &[FILTERS_PK, "MEMBERS#", "ADDR#"],
+        by: "Intake::context (filters, the batch's teams: Crm::team_members; once per cache \
+             period); Crm::records_by_address",
     },
     Grant {
         who: Ingest,
@@ -277,8 +278,9 @@ pub const GRANTS: &[Grant] = &[
         who: Ingest,
         actions: &["dynamodb:BatchGetItem"],
         on: Table,
-        keys: &["MSGID#", LOAD_PK, "INBOX#"],
-        by: "Crm::messages (message index), open_loads; put_copies (which copies exist)",
+        keys: &["MSGID#", LOAD_PK, "INBOX#", ACCOUNTS_PK, "ADDR#"],
+        by: "Crm::messages (message index), open_loads; put_copies (which copies exist); \
+             AccountStore::get_accounts (the batch's accounts), own_addresses (`MAILBOX` entries)",
     },
     Grant {
         who: Ingest,
@@ -394,16 +396,20 @@ pub const GRANTS: &[Grant] = &[
             "REC#",
             "FOLLOW#",
             CONFIG_PK,
+            "MEMBERS#",
         ],
-        by: "create_account, add_user, add_team, add_filter, add_record (with address index), \
-             follow; the data key (KmsSecretBox::create_data_key)",
+        by: "create_account, add_user (with its team-member entries), add_team, add_filter, \
+             add_record (with address index), follow; the data key \
+             (KmsSecretBox::create_data_key); ensure_address_index and ensure_member_index \
+             (their markers, the member entries of users added before them)",
     },
     Grant {
         who: Cli,
         actions: &["dynamodb:UpdateItem"],
         on: Table,
-        keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK],
-        by: "reset_account, set_case_settings, set_case_status (with the assignee's load)",
+        keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK, "ADDR#"],
+        by: "reset_account, set_case_settings, set_case_status (with the assignee's load); \
+             create_account and ensure_address_index (an account's own-address entry)",
     },
     Grant {
         who: Cli,

@@ -89,6 +89,8 @@ pub struct Adapters {
     pub ingest_queue: SqsQueue,
     pub dispatch_queue: SqsQueue,
     pub secrets: KmsSecretBox,
+    /// What ingest read recently; kept as long as the adapters (a Lambda instance).
+    pub intake_cache: mailroom_core::intake::IntakeCache,
     pub config: Config,
 }
 
@@ -107,6 +109,9 @@ impl Adapters {
                 &r.table,
                 clients.dynamodb.clone(),
             ),
+            intake_cache: mailroom_core::intake::IntakeCache::new(std::time::Duration::from_secs(
+                config.limits.ingest_cache_seconds,
+            )),
             config,
         }
     }
@@ -123,6 +128,7 @@ impl Adapters {
             blobs: &self.blobs,
             events: &self.dispatch_queue,
             limits: &self.config.limits,
+            cache: &self.intake_cache,
         }
     }
 }

@@ -112,6 +112,15 @@ pub const MESSAGE_SK: &str = "MSGID";
 pub const CLAIM_SK: &str = "CLAIM";
 /// The sort key of the wrapped data key in [`CONFIG_PK`].
 pub const DATA_KEY_SK: &str = "DATAKEY";
+/// The address-index entry (in `ADDR#<address>`) saying an account's own address is this one:
+/// ingest looks addresses up instead of listing accounts (R-L3, mail from us). No `#`, so it is
+/// never taken for a record or user entry ([`split_address_sk`]).
+pub const MAILBOX_SK: &str = "MAILBOX";
+/// The marker in [`CONFIG_PK`] saying every account's address is in the index (accounts made
+/// before the index existed were added once, by the CLI's connect).
+pub const ADDRESS_INDEX_SK: &str = "ADDRESSINDEX";
+/// The same marker for the team-member entries ([`members_pk`]).
+pub const MEMBER_INDEX_SK: &str = "MEMBERINDEX";
 /// The case-number counter in [`COUNTER_PK`].
 pub const CASE_COUNTER_SK: &str = "case";
 /// A case's first stream entry.
@@ -119,7 +128,7 @@ pub const CASE_CREATED_SK: &str = "case_created";
 
 /// Every partition key of the table: a fixed name, or a prefix ending in `#`. For the IAM check
 /// (`dynamodb:LeadingKeys`) and the test below.
-pub const DYNAMO_KEY_PREFIXES: [&str; 17] = [
+pub const DYNAMO_KEY_PREFIXES: [&str; 18] = [
     ACCOUNTS_PK,
     "EMAIL#",
     QUARANTINE_PK,
@@ -132,6 +141,7 @@ pub const DYNAMO_KEY_PREFIXES: [&str; 17] = [
     USERS_PK,
     TEAMS_PK,
     "FOLLOW#",
+    "MEMBERS#",
     "STREAM#",
     "MSGID#",
     "THREAD#",
@@ -144,6 +154,18 @@ pub const DYNAMO_KEY_PREFIXES: [&str; 17] = [
 /// An email's partition (sort key [`EMAIL_SK`]); ids are content hashes, so one item per email.
 pub fn email_pk(email_id: &str) -> String {
     format!("EMAIL#{email_id}")
+}
+
+/// A team's members: a copy of each member's user item, sort key [`member_sk`], so one Query
+/// gives the team in round-robin order (join order) without listing every user.
+pub fn members_pk(team: &str) -> String {
+    format!("MEMBERS#{team}")
+}
+
+/// A member's place in [`members_pk`]: join time (fixed width, so it sorts), then name, the
+/// order `Directory::list_users` gives.
+pub fn member_sk(joined: chrono::DateTime<chrono::Utc>, user: &str) -> String {
+    format!("{}#{user}", joined.format("%Y%m%dT%H%M%S%.9f"))
 }
 
 /// A user's copies of emails (R-X); sort key: the email id.
@@ -260,6 +282,14 @@ mod tests {
             split_address_sk("contact#a@b.c"),
             Some(("contact", "a@b.c"))
         );
+        // An account's own-address entry is never read as a record or user entry.
+        assert_eq!(split_address_sk(MAILBOX_SK), None);
+        // Members sort by join time, then name, whatever the digits of the fraction.
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T09:59:59.5Z").unwrap();
+        let t1 = chrono::DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z").unwrap();
+        let (t0, t1) = (t0.to_utc(), t1.to_utc());
+        assert!(member_sk(t0, "zed") < member_sk(t1, "ann"));
+        assert!(member_sk(t1, "ann") < member_sk(t1, "bob"));
         assert_eq!(stream_pk("case", "7"), "STREAM#case#7");
         assert_eq!(stream_email_sk("e1"), "email#e1");
         assert_eq!(round_robin_sk("support"), "rr#support");
@@ -277,6 +307,7 @@ mod tests {
             USERS_PK.to_string(),
             TEAMS_PK.to_string(),
             follow_pk("account", "Acme"),
+            members_pk("l1"),
             stream_pk("contact", "a@b.c"),
             message_pk("<m@x>"),
             thread_pk("t"),

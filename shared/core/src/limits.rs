@@ -24,6 +24,15 @@ pub struct Limits {
     /// memory (parsing holds a few copies of a message). One larger message still runs alone.
     #[serde(default = "default_ingest_bytes_in_flight")]
     pub ingest_bytes_in_flight: u64,
+    /// Seconds an ingest instance keeps what it read of accounts, filters and users
+    /// (`intake::cache`): a CLI change reaches a warm instance within this time; 0 reads on
+    /// every batch.
+    #[serde(default = "default_ingest_cache_seconds")]
+    pub ingest_cache_seconds: u64,
+}
+
+fn default_ingest_cache_seconds() -> u64 {
+    60
 }
 
 fn default_ingest_bytes_in_flight() -> u64 {
@@ -40,6 +49,7 @@ impl Default for Limits {
             oversize_head_bytes: 1024 * 1024,
             inline_body_bytes: 100 * 1024,
             ingest_bytes_in_flight: default_ingest_bytes_in_flight(),
+            ingest_cache_seconds: default_ingest_cache_seconds(),
         }
     }
 }
@@ -86,6 +96,12 @@ impl Limits {
             return Err(ConfigError::new(
                 "MAILROOM_INGEST_BYTES_IN_FLIGHT",
                 "must be at least 1048576 (1 MiB)",
+            ));
+        }
+        if self.ingest_cache_seconds > 3600 {
+            return Err(ConfigError::new(
+                "MAILROOM_INGEST_CACHE_SECONDS",
+                "must be at most 3600 (a CLI change must reach ingest within it)",
             ));
         }
         if self.fetch_batch_messages == 0 {

@@ -20,6 +20,18 @@ pub use crate::error::{ErrorClass, StoreError, StoreResult};
 pub trait AccountStore: Send + Sync {
     fn create_account(&self, account: &Account) -> impl Future<Output = StoreResult<()>> + Send;
     fn get_account(&self, name: &str) -> impl Future<Output = StoreResult<Option<Account>>> + Send;
+    /// The named accounts that exist, in as few requests as the store allows: an ingest batch
+    /// reads its own accounts, never the listing, so its cost does not grow with the deployment.
+    fn get_accounts(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
+    /// Which of these normalised addresses are an account's own address (mail from them is
+    /// ours, R-L3): a look-up in an address index, not a listing of the accounts.
+    fn own_addresses(
+        &self,
+        addresses: &[String],
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
     fn list_accounts(&self) -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
     /// Advance one folder's watermark (only after its messages are in S3 and enqueued, R-F5).
     fn save_folder_state(

@@ -6,8 +6,8 @@ use mailroom_core::admin::NewRecord;
 use mailroom_core::error::{StoreError, StoreResult};
 use mailroom_core::filters::{Filter, InboxCopy, Scope, SkippedRecord, MAX_FILTERS_PER_USER};
 use mailroom_core::keys::{
-    address_pk, address_sk, follow_pk, inbox_pk, record_pk, stream_pk, FILTERS_PK, SKIPPED_PK,
-    TEAMS_PK, USERS_PK,
+    address_pk, address_sk, follow_pk, inbox_pk, member_sk, members_pk, record_pk, stream_pk,
+    CONFIG_PK, FILTERS_PK, MEMBER_INDEX_SK, SKIPPED_PK, TEAMS_PK, USERS_PK,
 };
 use mailroom_core::model::CaseSettings;
 use mailroom_core::ports::Crm;
@@ -21,6 +21,19 @@ use super::item::{from_item, key, n, s, to_item, value};
 use super::records::{record_item, record_key};
 use super::store::DynamoStore;
 use crate::errors::sdk_error;
+
+/// A user's entries in its teams' member partitions: a copy of the user item each (users are
+/// never changed once added, so the copies cannot drift).
+fn member_items(user: &User) -> Vec<super::item::Item> {
+    TeamMembership::set(user.teams.iter().cloned())
+        .iter()
+        .map(|m| {
+            let pk = members_pk(&m.team);
+            let sk = member_sk(user.created_at, &user.name);
+            to_item(user, &[("pk", pk.as_str()), ("sk", sk.as_str())])
+        })
+        .collect()
+}
 
 impl DynamoStore {
     // ---- teams and users ----
@@ -56,8 +69,35 @@ impl DynamoStore {
             a.insert("v".into(), n(SCHEMA_VERSION as u64));
             items.push(self.put_op(a, None));
         }
+        items.extend(
+            member_items(user)
+                .into_iter()
+                .map(|item| self.put_op(item, None)),
+        );
         self.transact(items, &format!("add user {}", user.name))
             .await
+    }
+
+    /// Puts every user in its teams' member entries, once per table: users added before the
+    /// entries existed have none (new ones write theirs with the user). A marker item says it
+    /// was done. Idempotent; a user added meanwhile wrote its own.
+    pub async fn ensure_member_index(&self) -> StoreResult<()> {
+        let marker = key(CONFIG_PK, MEMBER_INDEX_SK);
+        if self
+            .get_item(marker.clone(), "member index marker")
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        for user in self.list_users().await? {
+            for item in member_items(&user) {
+                self.put(item, "index team member").await?;
+            }
+        }
+        let mut item = marker;
+        item.insert("v".into(), n(SCHEMA_VERSION as u64));
+        self.put(item, "member index marker").await
     }
 
     // ---- records ----

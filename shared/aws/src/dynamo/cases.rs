@@ -10,8 +10,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use chrono::Utc;
 use mailroom_core::error::{StoreError, StoreResult};
 use mailroom_core::keys::{
-    case_sk, email_pk, message_pk, record_pk, stream_email_sk, stream_pk, team_loads_sk, thread_pk,
-    CASE_COUNTER_SK, CASE_CREATED_SK, CLAIM_SK, COUNTER_PK, EMAIL_SK, LOAD_PK, MESSAGE_SK,
+    case_sk, email_pk, members_pk, message_pk, record_pk, stream_email_sk, stream_pk,
+    team_loads_sk, thread_pk, CASE_COUNTER_SK, CASE_CREATED_SK, CLAIM_SK, COUNTER_PK, EMAIL_SK,
+    LOAD_PK, MESSAGE_SK,
 };
 use mailroom_core::ports::{
     AddressRecord, AssignmentGuard, Claim, Crm, EmailLink, MAX_TRANSACTION_ITEMS,
@@ -308,13 +309,9 @@ impl Crm for DynamoStore {
         }))
     }
 
+    /// One Query of the team's member entries (in join order), not a listing of every user.
     async fn team_members(&self, team: &str) -> StoreResult<Vec<User>> {
-        Ok(self
-            .list_users()
-            .await?
-            .into_iter()
-            .filter(|u| u.teams.iter().any(|m| m.team == team))
-            .collect())
+        self.list_decoded(&members_pk(team), "team member").await
     }
 
     async fn counter(&self, k: &str) -> StoreResult<u64> {

@@ -8,13 +8,17 @@
 //! | email | `EMAIL#<email id>` | `EMAIL` | `EmailRecord`; `accounts` string set; `parent`, `case`, `teams` set (linking) | ingest |
 //! | quarantined message | `QUARANTINE` | quarantine id | `QuarantineRecord` | ingest (removed when a replay ingests it) |
 //! | wrapped data key (R-F8) | `CONFIG` | `DATAKEY` | `key_id`, `wrapped` (base64), `v` | provisioning, or the first sealed secret; never the poller |
+//! | own-address index marker | `CONFIG` | `ADDRESSINDEX` | `v` | CLI (`ensure_address_index`, once per table) |
 //! | filter (R-X) | `FILTERS` | filter name | `Filter` | CLI |
 //! | skipped message | `SKIPPED` | `<account>#<folder>#<uidvalidity>#<uid>` | `SkippedRecord` | ingest |
 //! | a user's copy of an email | `INBOX#<user>` | email id | `InboxCopy` | ingest |
 //! | record (account, contact, lead, opportunity) | `REC#<type>` | name, or address for contacts and leads | `CrmAccount`, `Contact`, `Lead`, `Opportunity` | CLI |
 //! | case | `REC#case` | number, 12 digits zero-padded | `Case`; `participants` string set | ingest (claim, join, reopen); CLI (status) |
 //! | address index (R-L2) | `ADDR#<address>` | `<type>#<id>`, `user#<name>` | `v`; `account` (a contact's) | CLI, with the record or user |
+//! | an account's own address (mail from it is ours, R-L3) | `ADDR#<address>` | `MAILBOX` | `accounts` string set, `address`, `v` | CLI, with the account |
 //! | user | `USERS` | user name | `User` | CLI |
+//! | a team's member (round-robin order) | `MEMBERS#<team>` | `<joined, fixed width>#<user>` | `User` (a copy: users never change once added) | CLI, with the user |
+//! | team-member index marker | `CONFIG` | `MEMBERINDEX` | `v` | CLI (`ensure_member_index`, once per table) |
 //! | team | `TEAMS` | team name | `name`, `v` | CLI |
 //! | follower | `FOLLOW#<type>#<id>` | user | `user`, `v` | CLI |
 //! | stream entry | `STREAM#<type>#<id>` | `email#<email id>`, `case_created` | `StreamEntry` | ingest |
@@ -25,7 +29,8 @@
 //!
 //! No item writes the `gsi1` index's keys (`gsi1pk`, `gsi1sk`) yet: it is provisioned, empty.
 //! Accounts, filters, users and teams each share one partition, so one paginated Query lists
-//! them all; a new email is one conditional Put, and everything linking writes for one email
+//! them all (ingest lists neither accounts nor users: it reads its batch's accounts by key,
+//! looks its emails' addresses up in the `MAILBOX` entries, and queries its teams' members); a new email is one conditional Put, and everything linking writes for one email
 //! is one transaction.
 //!
 //! # Layout

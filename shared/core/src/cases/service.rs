@@ -45,6 +45,19 @@ impl LinkCache {
             claim: futures::lock::Mutex::new(()),
         }
     }
+
+    /// Seeds whole teams the caller already read (each in round-robin order); any other team
+    /// is read when assignment needs it.
+    pub fn with_members(teams: &HashMap<String, std::sync::Arc<Vec<User>>>) -> Self {
+        let members = teams
+            .iter()
+            .map(|(team, users)| (team.clone(), users.as_ref().clone()))
+            .collect();
+        LinkCache {
+            members: futures::lock::Mutex::new(members),
+            claim: futures::lock::Mutex::new(()),
+        }
+    }
 }
 
 /// What linking decided for one email.
@@ -128,8 +141,22 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         now: DateTime<Utc>,
         fresh: bool,
     ) -> StoreResult<LinkOutcome> {
-        let senders = sender_candidates(email, self.our_addresses);
-        let mut found = self.find_thread_parent(email).await?;
+        self.link_with(email, account, now, fresh, self.our_addresses)
+            .await
+    }
+
+    /// [`Self::link`] with the addresses on this email known to be our own (the caller looked
+    /// them up), instead of the service's fixed list.
+    pub async fn link_with(
+        &self,
+        email: &EmailRecord,
+        account: &Account,
+        now: DateTime<Utc>,
+        fresh: bool,
+        ours: &[String],
+    ) -> StoreResult<LinkOutcome> {
+        let senders = sender_candidates(email, ours);
+        let mut found = self.find_thread_parent(email, ours).await?;
         let settings = account
             .case
             .as_ref()
@@ -150,7 +177,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             found.rule = Some("R-L3");
         }
         let mut link = self.email_link(email, account, &found, settings, case_number, may_create);
-        let reopen = self.may_reopen(email, settings, fresh);
+        let reopen = self.may_reopen(email, settings, fresh, ours);
         let mut outcome = LinkOutcome {
             parent: found.parent,
             rule: found.rule,
@@ -190,7 +217,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
     }
 
     /// R-L1, then R-L2: the parent an earlier email of the thread gives, or a case tag.
-    async fn find_thread_parent(&self, email: &EmailRecord) -> StoreResult<Found> {
+    async fn find_thread_parent(&self, email: &EmailRecord, ours: &[String]) -> StoreResult<Found> {
         let mut found = Found::default();
         // R-L1: any id it replies to or references, nearest first.
         let mut ids: Vec<String> = email.in_reply_to.clone();
@@ -215,7 +242,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         if email.dmarc_fail {
             return Ok(found);
         }
-        let Some(from) = tag_sender(email, self.our_addresses) else {
+        let Some(from) = tag_sender(email, ours) else {
             return Ok(found);
         };
         if let Some(n) = email.subject.as_deref().and_then(case_tag) {
@@ -277,11 +304,12 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         email: &EmailRecord,
         settings: Option<&CaseSettings>,
         fresh: bool,
+        ours: &[String],
     ) -> bool {
         let from_us = email
             .from
             .as_ref()
-            .is_some_and(|f| self.our_addresses.contains(&normalize_address(&f.address)));
+            .is_some_and(|f| ours.contains(&normalize_address(&f.address)));
         settings.is_some_and(|s| s.reopen_on_reply)
             && fresh
             && !email.auto_submitted

@@ -4,8 +4,11 @@
 //!
 //! - [`service`]: [`Intake`] and [`IntakeBatch::take`], which the ingest handler calls per record.
 //! - [`order`]: the order linking follows within one batch (a thread's first email first).
+//! - [`cache`]: what an instance read about the deployment, kept for a short time.
 
+pub mod cache;
 pub mod order;
 pub mod service;
 
+pub use cache::IntakeCache;
 pub use service::{recipients, BatchContext, Ingested, Intake, IntakeBatch};

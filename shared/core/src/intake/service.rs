@@ -2,9 +2,14 @@
 //! handler only decodes queue records and calls [`IntakeBatch::take`]; the CLI and tests drive
 //! the same code.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
+use super::cache::IntakeCache;
 use super::order::BatchOrder;
+use crate::cases::link::participants;
 use crate::cases::{LinkCache, LinkOutcome, LinkService};
 use crate::filters::{user_copy, Filter, FilterInput, InboxCopy};
 use crate::ingest::{IngestOutcome, IngestService};
@@ -24,6 +29,9 @@ pub struct Intake<'a, S, C, B, Q> {
     pub blobs: &'a B,
     pub events: &'a Q,
     pub limits: &'a Limits,
+    /// What the instance read recently (accounts, own addresses, filters, teams); lives as
+    /// long as the instance, across batches.
+    pub cache: &'a IntakeCache,
 }
 
 /// What one pointer led to.
@@ -34,12 +42,17 @@ pub struct Ingested {
     pub link: Option<LinkOutcome>,
 }
 
-/// What a batch of pointers shares, read once: accounts (email-to-case settings, our own
-/// addresses), filters, and users (who receives a group account's mail).
+/// What a batch of pointers shares, read once (or taken from the instance's cache): the
+/// batch's own accounts (email-to-case settings), filters, and users (who receives a group
+/// account's mail). Whether an address on an email is our own is looked up per email.
 pub struct BatchContext {
     pub accounts: Vec<Account>,
-    pub filters: Vec<Filter>,
+    pub filters: Arc<Vec<Filter>>,
+    /// The members of the batch's group accounts' teams and case target teams, by team.
+    pub members: HashMap<String, Arc<Vec<User>>>,
+    /// Those members once each: who may receive the batch's group mail.
     pub users: Vec<User>,
+    /// The batch's accounts' own addresses (known without a look-up).
     pub our_addresses: Vec<String>,
 }
 
@@ -60,16 +73,39 @@ where
     B: BlobStore,
     Q: Queue<DispatchEvent>,
 {
-    /// Reads what every pointer of a batch needs, once.
-    pub async fn context(&self) -> StoreResult<BatchContext> {
-        let accounts = self.store.list_accounts().await?;
+    /// Reads what every pointer of a batch needs, once: `accounts` are the names its
+    /// pointers carry. Nothing here grows with the number of accounts in the deployment.
+    pub async fn context(
+        &self,
+        accounts: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<BatchContext> {
+        let accounts = self.cache.accounts(self.store, accounts, now).await?;
         let our_addresses = accounts
             .iter()
             .filter_map(|a| a.address.as_deref().map(normalize_address))
             .collect();
+        // Whose inbox a group account's mail reaches, and whom its cases go to.
+        let mut teams: Vec<&String> = accounts
+            .iter()
+            .filter(|a| a.kind == AccountKind::Group)
+            .flat_map(|a| {
+                let target = a.case.as_ref().and_then(|c| c.target_team.as_ref());
+                a.teams.iter().chain(target)
+            })
+            .collect();
+        teams.sort();
+        teams.dedup();
+        let (mut members, mut users, mut seen) = (HashMap::new(), Vec::new(), HashSet::new());
+        for team in teams {
+            let m = self.cache.team_members(self.crm, team, now).await?;
+            users.extend(m.iter().filter(|u| seen.insert(u.name.clone())).cloned());
+            members.insert(team.clone(), m);
+        }
         Ok(BatchContext {
-            filters: self.store.filters().await?,
-            users: self.crm.list_users().await?,
+            filters: self.cache.filters(self.store, now).await?,
+            members,
+            users,
             accounts,
             our_addresses,
         })
@@ -90,8 +126,9 @@ where
                 crm: self.crm,
                 events: self.events,
                 our_addresses: &context.our_addresses,
-                // The batch's users already hold every team's members.
-                cache: LinkCache::with_users(&context.users),
+                // The batch's teams are read already (whole teams only: a member's other teams
+                // are not).
+                cache: LinkCache::with_members(&context.members),
             },
         }
     }
@@ -111,7 +148,7 @@ where
             emails: self.intake.store,
             blobs: self.intake.blobs,
             limits: self.intake.limits,
-            filters: &self.context.filters,
+            filters: self.context.filters.as_slice(),
             skips: self.intake.store,
         };
         let ingesting = self.order.ingesting();
@@ -147,7 +184,11 @@ where
         // between storing and linking must not leave an email without its case.
         let fresh = matches!(outcome, IngestOutcome::Imported { .. });
         let linked = async {
-            let link = self.linker.link(&email, account, now, fresh).await?;
+            let ours = self.our_addresses(&email, now).await?;
+            let link = self
+                .linker
+                .link_with(&email, account, now, fresh, &ours)
+                .await?;
             self.deliver_copies(&email, account).await?;
             Ok::<_, crate::ports::StoreError>(link)
         };
@@ -170,6 +211,23 @@ where
         })
     }
 
+    /// The addresses on the email that are our own accounts': the batch's accounts' are
+    /// known, the others are looked up (through the instance's cache).
+    async fn our_addresses(
+        &self,
+        email: &EmailRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
+        let (mut ours, others): (Vec<String>, Vec<String>) = participants(email)
+            .into_iter()
+            .partition(|a| self.context.our_addresses.contains(a));
+        if !others.is_empty() {
+            let cache = self.intake.cache;
+            ours.extend(cache.own_addresses(self.intake.store, &others, now).await?);
+        }
+        Ok(ours)
+    }
+
     /// Puts the email in the inbox of each user who receives it, with that user's filters
     /// applied to that copy only (R-X2). A user's own skip filter hides it from that user.
     async fn deliver_copies(&self, email: &EmailRecord, account: &Account) -> StoreResult<()> {
@@ -177,7 +235,7 @@ where
         if users.is_empty() {
             return Ok(());
         }
-        let filters = &self.context.filters;
+        let filters = self.context.filters.as_slice();
         let mut input = FilterInput::from_email(email);
         // A text body too large for the item lives in S3: read it only if a filter needs it.
         if let Some(Body::Stored { key, .. }) = &email.text {
@@ -272,6 +330,59 @@ mod tests {
         assert_eq!(recipients(&personal, &users), ["bob"]);
     }
 
+    #[tokio::test]
+    async fn a_batch_reads_only_its_accounts_and_looks_up_other_own_addresses() {
+        use crate::memory::{test_account, MemoryCrm, MemoryQueue, MemoryStore};
+        let store = MemoryStore::default();
+        let t0 = Utc::now();
+        for i in 0..1000 {
+            let a = test_account(&format!("acct{i}"), t0);
+            store.create_account(&a).await.unwrap();
+        }
+        let (crm, events, blobs) = (
+            MemoryCrm::default(),
+            MemoryQueue::<DispatchEvent>::default(),
+            crate::memory::MemoryBlobs::default(),
+        );
+        let (limits, cache) = (Limits::default(), IntakeCache::default());
+        let intake = Intake {
+            store: &store,
+            crm: &crm,
+            blobs: &blobs,
+            events: &events,
+            limits: &limits,
+            cache: &cache,
+        };
+        let context = intake.context(&["acct7".into()], t0).await.unwrap();
+        assert_eq!(
+            context.accounts.len(),
+            1,
+            "the batch's account, not all 1,000"
+        );
+        assert_eq!(context.our_addresses, ["acct7@example.test"]);
+        // Mail from another of our accounts is ours; a customer's address is not.
+        let email: EmailRecord = serde_json::from_value(serde_json::json!({
+            "email_id": "e", "message_id": "m", "synthetic_id": false,
+            "auto_submitted": false, "list": false, "bounce": false, "size": 1,
+            "attachments_skipped": false, "raw_key": "k", "received_at": "2026-01-01T00:00:00Z",
+            "from": {"address": "ACCT9@example.test"},
+            "to": [{"address": "acct7@example.test"}, {"address": "ann@cust.example"}]
+        }))
+        .unwrap();
+        let batch = intake.batch(&context, 1);
+        let ours = batch.our_addresses(&email, t0).await.unwrap();
+        assert_eq!(ours, ["acct7@example.test", "acct9@example.test"]);
+        // A second batch within the period reads nothing again.
+        let reads = *store.account_reads.lock().unwrap();
+        let context = intake.context(&["acct7".into()], t0).await.unwrap();
+        intake
+            .batch(&context, 1)
+            .our_addresses(&email, t0)
+            .await
+            .unwrap();
+        assert_eq!(*store.account_reads.lock().unwrap(), reads);
+    }
+
     /// A blob store that counts how many raw messages are being read at once.
     #[derive(Default)]
     struct CountingBlobs {
@@ -341,8 +452,12 @@ mod tests {
             blobs: &blobs,
             events: &events,
             limits: &limits,
+            cache: &IntakeCache::default(),
         };
-        let context = intake.context().await.unwrap();
+        let context = intake
+            .context(&["support".to_string()], Utc::now())
+            .await
+            .unwrap();
         let batch = intake.batch(&context, pointers.len());
         let now = Utc::now();
         let all = futures::future::join_all(pointers.iter().map(|p| batch.take(p, now))).await;

@@ -19,6 +19,11 @@ pub struct MemoryStore {
     pub copies: Mutex<Vec<crate::filters::InboxCopy>>,
     /// Counts writes, so tests can assert that an idle poll writes nothing.
     pub writes: Mutex<u32>,
+    /// Counts account look-ups (`get_accounts`, `own_addresses`), so tests can see a cache
+    /// answer instead of the store.
+    pub account_reads: Mutex<u32>,
+    /// Counts filter listings, for the same reason.
+    pub filter_reads: Mutex<u32>,
 }
 
 impl MemoryStore {
@@ -42,6 +47,24 @@ impl AccountStore for MemoryStore {
     }
     async fn get_account(&self, name: &str) -> StoreResult<Option<Account>> {
         Ok(self.accounts.lock().unwrap().get(name).cloned())
+    }
+    async fn get_accounts(&self, names: &[String]) -> StoreResult<Vec<Account>> {
+        *self.account_reads.lock().unwrap() += 1;
+        let map = self.accounts.lock().unwrap();
+        Ok(names.iter().filter_map(|n| map.get(n).cloned()).collect())
+    }
+    async fn own_addresses(&self, addresses: &[String]) -> StoreResult<Vec<String>> {
+        *self.account_reads.lock().unwrap() += 1;
+        let map = self.accounts.lock().unwrap();
+        let ours: std::collections::HashSet<String> = map
+            .values()
+            .filter_map(|a| a.address.as_deref().map(crate::records::normalize_address))
+            .collect();
+        Ok(addresses
+            .iter()
+            .filter(|a| ours.contains(*a))
+            .cloned()
+            .collect())
     }
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
         Ok(self.accounts.lock().unwrap().values().cloned().collect())
@@ -123,6 +146,7 @@ impl EmailStore for MemoryStore {
 
 impl FilterStore for MemoryStore {
     async fn filters(&self) -> StoreResult<Vec<crate::filters::Filter>> {
+        *self.filter_reads.lock().unwrap() += 1;
         Ok(self.filters.lock().unwrap().clone())
     }
     async fn put_skipped(&self, record: &crate::filters::SkippedRecord) -> StoreResult<()> {
@@ -237,6 +261,25 @@ mod tests {
         let back = store.get_account("a").await.unwrap().unwrap();
         assert!(back.folder_state.is_empty());
         assert_eq!(back.fetch_since, Some(since));
+    }
+
+    #[tokio::test]
+    async fn accounts_are_read_by_name_and_own_addresses_by_look_up() {
+        let store = MemoryStore::default();
+        for (name, address) in [("a", Some("Support@Corp.example")), ("b", None)] {
+            let mut account = test_account(name, chrono::Utc::now());
+            account.address = address.map(str::to_string);
+            store.create_account(&account).await.unwrap();
+        }
+        let names = |v: Vec<Account>| v.into_iter().map(|a| a.name).collect::<Vec<_>>();
+        let asked = ["b".to_string(), "gone".to_string(), "a".to_string()];
+        assert_eq!(names(store.get_accounts(&asked).await.unwrap()), ["b", "a"]);
+        assert!(store.get_accounts(&[]).await.unwrap().is_empty());
+        let ours = store
+            .own_addresses(&["support@corp.example".into(), "x@cust.example".into()])
+            .await
+            .unwrap();
+        assert_eq!(ours, ["support@corp.example"], "normalised, and only ours");
     }
 
     #[tokio::test]
