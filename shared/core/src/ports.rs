@@ -394,3 +394,42 @@ pub trait Crm: Send + Sync {
         error: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }
+
+/// One raw message for the mail service (SES v2 `SendEmail` with raw content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// The envelope sender: a verified identity.
+    pub from: crate::types::EmailAddress,
+    /// Envelope recipients; the raw message's To/Cc say who it is shown to.
+    pub destinations: Vec<crate::types::EmailAddress>,
+    /// The complete RFC 5322 message, at most [`MAX_RAW_MAIL_BYTES`].
+    pub raw: Vec<u8>,
+}
+
+/// SES v2 takes raw messages up to 40 MB.
+pub const MAX_RAW_MAIL_BYTES: usize = 40 * 1024 * 1024;
+
+/// Whether the mail service lets an address send yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityStatus {
+    Verified,
+    /// The owner was mailed a link (AWS); sending is refused until it is followed.
+    Pending,
+}
+
+/// Outgoing mail (SES).
+pub trait Mailer: Send + Sync {
+    /// Sends one message; returns the id the service gave it (SES: the bare id, which becomes
+    /// the delivered mail's Message-ID through [`Mailer::delivered_message_id`]).
+    fn send_raw(&self, mail: &OutgoingMail) -> impl Future<Output = StoreResult<String>> + Send;
+    /// Asks the service to verify `address` as a sending identity (idempotent).
+    fn verify_identity(
+        &self,
+        address: &crate::types::EmailAddress,
+    ) -> impl Future<Output = StoreResult<IdentityStatus>> + Send;
+    /// The Message-ID the recipient sees for a service id, without angle brackets
+    /// (SES replaces ours: `<id>@email.amazonses.com` in us-east-1, `<id>@<region>.amazonses.com`
+    /// elsewhere).
+    fn delivered_message_id(&self, service_id: &str) -> String;
+}
