@@ -71,6 +71,10 @@ pub trait EmailStore: Send + Sync {
         account: &str,
     ) -> impl Future<Output = StoreResult<Upsert>> + Send;
     fn list_emails(&self) -> impl Future<Output = StoreResult<Vec<EmailRecord>>> + Send;
+    fn get_email(
+        &self,
+        email_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<EmailRecord>>> + Send;
     fn put_quarantine(
         &self,
         record: &QuarantineRecord,
@@ -432,4 +436,76 @@ pub trait Mailer: Send + Sync {
     /// (SES replaces ours: `<id>@email.amazonses.com` in us-east-1, `<id>@<region>.amazonses.com`
     /// elsewhere).
     fn delivered_message_id(&self, service_id: &str) -> String;
+}
+
+/// Who follows which record (R-N1).
+pub trait Followers: Send + Sync {
+    fn followers(
+        &self,
+        record: &RecordRef,
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// Idempotent.
+    fn follow(
+        &self,
+        user: &str,
+        record: &RecordRef,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// What dispatch remembers: sends (its idempotency records), suppressions, the per-sender
+/// auto-reply allowance, notifications and failing addresses.
+pub trait DispatchStore: Send + Sync {
+    fn sent(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<crate::dispatch::records::SentRecord>>> + Send;
+    /// Idempotent (same id, same item).
+    fn put_sent(
+        &self,
+        record: &crate::dispatch::records::SentRecord,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Oldest first.
+    fn list_sent(
+        &self,
+    ) -> impl Future<Output = StoreResult<Vec<crate::dispatch::records::SentRecord>>> + Send;
+    fn put_suppressed(
+        &self,
+        record: &crate::dispatch::records::SuppressedRecord,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn list_suppressed(
+        &self,
+    ) -> impl Future<Output = StoreResult<Vec<crate::dispatch::records::SuppressedRecord>>> + Send;
+    /// Counts `email_id` in `bucket` (one sender's window) unless already counted; false when
+    /// `limit` other emails are counted there. Counting the same email twice is one count, so a
+    /// redelivery never uses up the allowance. The bucket may be forgotten after `expires`.
+    fn take_allowance(
+        &self,
+        bucket: &str,
+        email_id: &str,
+        limit: u32,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Creates each notification unless one with its user and key exists (a redelivery must
+    /// not mark a read one unread); returns how many were new.
+    fn put_notifications(
+        &self,
+        notifications: &[crate::dispatch::records::Notification],
+    ) -> impl Future<Output = StoreResult<usize>> + Send;
+    /// Newest first.
+    fn notifications(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = StoreResult<Vec<crate::dispatch::records::Notification>>> + Send;
+    /// False when there is no such notification.
+    fn mark_read(&self, user: &str, key: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+    fn mark_failing(
+        &self,
+        failing: &crate::dispatch::records::FailingAddress,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Those of `addresses` (normalised) still failing at `now`.
+    fn failing(
+        &self,
+        addresses: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
 }

@@ -69,6 +69,11 @@ impl EmailStore for DynamoStore {
         Ok(out)
     }
 
+    async fn get_email(&self, email_id: &str) -> StoreResult<Option<EmailRecord>> {
+        self.get_decoded(key(&email_pk(email_id), EMAIL_SK), "email")
+            .await
+    }
+
     async fn put_quarantine(&self, record: &QuarantineRecord) -> StoreResult<()> {
         let item = to_item(record, &[("pk", QUARANTINE_PK), ("sk", &record.id)]);
         self.put(item, "put quarantine").await

@@ -125,6 +125,9 @@ impl EmailStore for MemoryStore {
     async fn list_emails(&self) -> StoreResult<Vec<EmailRecord>> {
         Ok(self.emails.lock().unwrap().values().cloned().collect())
     }
+    async fn get_email(&self, email_id: &str) -> StoreResult<Option<EmailRecord>> {
+        Ok(self.emails.lock().unwrap().get(email_id).cloned())
+    }
     async fn put_quarantine(&self, record: &QuarantineRecord) -> StoreResult<()> {
         self.quarantine
             .lock()

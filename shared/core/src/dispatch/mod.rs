@@ -1,0 +1,4 @@
+//! Dispatch (SPEC sections 7 and 8): auto-replies without loops, bounces, notifications, all
+//! driven by the events ingest puts on the dispatch queue.
+
+pub mod records;
