@@ -76,6 +76,8 @@ pub async fn add_user(
         teams: TeamMembership::set(memberships),
         active,
         created_at: Utc::now(),
+        admin: false,
+        notify_email: false,
     };
     store.add_user(&user).await.map_err(|e| match e {
         mailroom_core::ports::StoreError::AlreadyExists(_) => {

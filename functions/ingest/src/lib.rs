@@ -109,6 +109,7 @@ mod tests {
         use mailroom_core::memory::{
             test_account, MemoryBlobs, MemoryCrm, MemoryQueue, MemoryStore,
         };
+        use mailroom_core::messages::EventKind;
         use mailroom_core::ports::EmailStore;
         for sample in mailroom_runtime::samples::of("ingest") {
             let store = MemoryStore::default();
@@ -151,9 +152,13 @@ mod tests {
             let answer = serde_json::to_value(&response).unwrap();
             let problems = mailroom_runtime::samples::check_response(&sample, &answer);
             assert!(problems.is_empty(), "{}: {problems:?}", sample.name);
-            // Each decodable pointer became a stored email, announced on the dispatch queue.
+            // Each decodable pointer became a stored email, announced on the dispatch queue
+            // as linked and as delivered.
             assert_eq!(store.list_emails().await.unwrap().len(), pointers.len());
-            assert_eq!(events.sent.lock().unwrap().len(), pointers.len());
+            let sent = events.sent.lock().unwrap();
+            let kinds = |k: EventKind| sent.iter().filter(|e| e.kind == k).count();
+            assert_eq!(kinds(EventKind::EmailLinked), pointers.len());
+            assert_eq!(kinds(EventKind::EmailDelivered), pointers.len());
         }
     }
 }

@@ -87,6 +87,12 @@ pub enum EventKind {
     CaseCreated,
     #[serde(rename = "email.linked")]
     EmailLinked,
+    /// The email is in its users' inboxes (after the filters): who is to be told.
+    #[serde(rename = "email.delivered")]
+    EmailDelivered,
+    /// An account has been failing for a while (R-F7); `email_id` and `message_id` are empty.
+    #[serde(rename = "account.failing")]
+    AccountFailing,
 }
 
 impl EventKind {
@@ -94,6 +100,8 @@ impl EventKind {
         match self {
             EventKind::CaseCreated => "case.created",
             EventKind::EmailLinked => "email.linked",
+            EventKind::EmailDelivered => "email.delivered",
+            EventKind::AccountFailing => "account.failing",
         }
     }
 }
@@ -120,6 +128,35 @@ pub struct DispatchEvent {
     pub case: Option<crate::types::CaseNumber>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_user: Option<String>,
+    /// `email.delivered`: inbox users to notify (R-N2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inbox: Vec<String>,
+    /// `email.delivered`: users whose filters said no notification (or hid the email).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quiet: Vec<String>,
+}
+
+impl DispatchEvent {
+    /// An event of `kind` about one email in one account, with nothing else set.
+    pub fn about(kind: EventKind, email_id: &str, message_id: &str, account: &str) -> Self {
+        let id = match kind {
+            EventKind::AccountFailing => format!("{kind}:{account}"),
+            _ => format!("{kind}:{email_id}:{account}"),
+        };
+        DispatchEvent {
+            v: SCHEMA_VERSION,
+            id,
+            kind,
+            email_id: email_id.into(),
+            message_id: message_id.into(),
+            account: account.into(),
+            parent: None,
+            case: None,
+            assigned_user: None,
+            inbox: Vec::new(),
+            quiet: Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -190,6 +190,16 @@ pub struct Account {
     pub case_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_error_at: Option<DateTime<Utc>>,
+    /// Auto-reply settings (group accounts, R-A1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_reply: Option<crate::dispatch::settings::AutoReply>,
+    /// Whether SES lets the group address send, as last asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::ports::IdentityStatus>,
+    /// Last refusal of a send by the mail service (for example an unverified identity): the
+    /// reason an expected auto-reply did not go, shown with the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_error: Option<String>,
 }
 
 impl Account {
@@ -220,6 +230,9 @@ impl Account {
             person_centric: false,
             case_error: None,
             case_error_at: None,
+            auto_reply: None,
+            identity: None,
+            send_error: None,
         }
     }
 }

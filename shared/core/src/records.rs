@@ -241,6 +241,12 @@ pub struct User {
     pub active: bool,
     /// Members of a team are ordered by when they were added: the round-robin order.
     pub created_at: DateTime<Utc>,
+    /// Admins manage everything and are told when a group account fails (R-F7, R-P1).
+    #[serde(default)]
+    pub admin: bool,
+    /// Whether notifications also go out as email (R-N3).
+    #[serde(default)]
+    pub notify_email: bool,
 }
 
 impl TeamMembership {
@@ -347,6 +353,10 @@ pub struct MessageEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<RecordRef>,
     pub thread_key: String,
+    /// Mail Mailroom sent (R-I3): a copy arriving through IMAP threads but never opens a
+    /// case and is never answered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ours: bool,
 }
 
 /// Who holds a thread: its case, and the email that created it.
@@ -397,6 +407,8 @@ mod tests {
             teams: listed,
             active: true,
             created_at: Utc::now(),
+            admin: false,
+            notify_email: false,
         };
         assert_eq!(user.position_in("t"), Some(Some("L1")));
         assert_eq!(user.position_in("u"), Some(Some("L2")));

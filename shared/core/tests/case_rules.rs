@@ -201,6 +201,9 @@ fn mailbox(name: &str, o: &Opts) -> Account {
         person_centric: o.has("person-centric"),
         case_error: None,
         case_error_at: None,
+        auto_reply: None,
+        identity: None,
+        send_error: None,
     }
 }
 
@@ -253,6 +256,8 @@ impl World {
                     teams,
                     active: !o.has("inactive"),
                     created_at: t0() + Duration::minutes(self.users as i64),
+                    admin: false,
+                    notify_email: false,
                 }))?
             }
             "case" => {
@@ -285,6 +290,7 @@ impl World {
                     .transpose()
                     .map_err(|e: Invalid| e.to_string())?,
                 thread_key: o.get("thread").unwrap_or(id),
+                ours: false,
             }),
             "load" => self
                 .crm

@@ -130,6 +130,7 @@ impl DynamoStore {
             email_id: link.email_id.clone(),
             parent: link.parent.clone(),
             thread_key: link.thread_key.clone(),
+            ours: false,
         };
         idx.extend(to_item(&entry, &[]));
         items.push(self.put_op(idx, None));

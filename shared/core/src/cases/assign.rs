@@ -137,6 +137,8 @@ mod tests {
                 .collect(),
             active: true,
             created_at: chrono::Utc::now(),
+            admin: false,
+            notify_email: false,
         };
         let x = user("x", &[("t", None), ("t", Some("L1"))]);
         let y = user("y", &[("t", None)]);

@@ -336,6 +336,8 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 parent: outcome.parent.clone(),
                 case: Some(n),
                 assigned_user: outcome.assigned_user.clone(),
+                inbox: Vec::new(),
+                quiet: Vec::new(),
             });
         }
         events.push(DispatchEvent {
@@ -353,6 +355,8 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             parent: outcome.parent.clone(),
             case: outcome.case,
             assigned_user: None,
+            inbox: Vec::new(),
+            quiet: Vec::new(),
         });
         let out: Vec<_> = events.into_iter().map(Outgoing::plain).collect();
         self.events.send(&out).await

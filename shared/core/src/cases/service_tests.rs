@@ -29,6 +29,8 @@ fn user(i: usize, teams: &[&str]) -> User {
             .collect(),
         active: true,
         created_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(i as i64),
+        admin: false,
+        notify_email: false,
     }
 }
 

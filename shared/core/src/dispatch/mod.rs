@@ -2,3 +2,5 @@
 //! driven by the events ingest puts on the dispatch queue.
 
 pub mod records;
+pub mod settings;
+pub mod template;

@@ -345,6 +345,8 @@ mod tests {
             }],
             active: true,
             created_at: Utc::now(),
+            admin: false,
+            notify_email: false,
         }
     }
 }

@@ -14,10 +14,10 @@ use crate::cases::{LinkCache, LinkOutcome, LinkService};
 use crate::filters::{user_copy, Filter, FilterInput, InboxCopy};
 use crate::ingest::{IngestOutcome, IngestService};
 use crate::limits::Limits;
-use crate::messages::{DispatchEvent, IngestPointer};
+use crate::messages::{DispatchEvent, EventKind, IngestPointer};
 use crate::model::{Account, AccountKind, Body, EmailRecord};
 use crate::ports::{
-    AccountStore, BlobStore, Crm, Directory, EmailStore, FilterStore, Queue, StoreResult,
+    AccountStore, BlobStore, Crm, Directory, EmailStore, FilterStore, Outgoing, Queue, StoreResult,
 };
 use crate::records::{normalize_address, User};
 use crate::SCHEMA_VERSION;
@@ -189,7 +189,8 @@ where
                 .linker
                 .link_with(&email, account, now, fresh, &ours)
                 .await?;
-            self.deliver_copies(&email, account).await?;
+            let told = self.deliver_copies(&email, account).await?;
+            self.announce_delivery(&email, account, &link, told).await?;
             Ok::<_, crate::ports::StoreError>(link)
         };
         let link = match linked.await {
@@ -228,12 +229,38 @@ where
         Ok(ours)
     }
 
+    /// Tells dispatch who is to be notified of the email (R-N1, R-N2): after the copies, so
+    /// a notification never points at an inbox copy that does not exist yet. Sent on every
+    /// delivery with the same id; dispatch creates each notification once.
+    async fn announce_delivery(
+        &self,
+        email: &EmailRecord,
+        account: &Account,
+        link: &LinkOutcome,
+        told: Told,
+    ) -> StoreResult<()> {
+        let mut event = DispatchEvent::about(
+            EventKind::EmailDelivered,
+            &email.email_id,
+            &email.message_id,
+            &account.name,
+        );
+        event.parent = link.parent.clone();
+        event.case = link.case;
+        event.assigned_user = link.assigned_user.clone();
+        event.inbox = told.notify;
+        event.quiet = told.quiet;
+        self.intake.events.send(&[Outgoing::plain(event)]).await
+    }
+
     /// Puts the email in the inbox of each user who receives it, with that user's filters
     /// applied to that copy only (R-X2). A user's own skip filter hides it from that user.
-    async fn deliver_copies(&self, email: &EmailRecord, account: &Account) -> StoreResult<()> {
+    /// Returns who is to be told of it and who asked not to be.
+    async fn deliver_copies(&self, email: &EmailRecord, account: &Account) -> StoreResult<Told> {
         let users = recipients(account, &self.context.users);
+        let mut told = Told::default();
         if users.is_empty() {
-            return Ok(());
+            return Ok(told);
         }
         let filters = self.context.filters.as_slice();
         let mut input = FilterInput::from_email(email);
@@ -248,6 +275,10 @@ where
         let mut copies = Vec::new();
         for user in users {
             let state = user_copy(filters, &account.name, &user, &input);
+            match (state.hidden, state.notify) {
+                (false, true) => told.notify.push(user.clone()),
+                _ => told.quiet.push(user.clone()),
+            }
             if state.hidden {
                 continue;
             }
@@ -269,8 +300,15 @@ where
         if !copies.is_empty() {
             self.intake.store.put_copies(&copies).await?;
         }
-        Ok(())
+        Ok(told)
     }
+}
+
+/// Inbox users split by whether their filters let them be notified.
+#[derive(Debug, Default)]
+struct Told {
+    notify: Vec<String>,
+    quiet: Vec<String>,
 }
 
 /// The in-flight budget in KiB (at least one message's worth of permits).
@@ -311,6 +349,8 @@ mod tests {
             }],
             active,
             created_at: Utc::now(),
+            admin: false,
+            notify_email: false,
         }
     }
 
