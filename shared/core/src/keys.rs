@@ -213,6 +213,11 @@ pub fn stream_email_sk(email_id: &str) -> String {
     format!("email#{email_id}")
 }
 
+/// A stream entry for a message Mailroom sent, by its send id.
+pub fn stream_sent_sk(send_id: &str) -> String {
+    format!("sent#{}", key_part(send_id))
+}
+
 /// The message index (R-L1): which email a Message-ID is, its parent and thread.
 pub fn message_pk(message_id: &str) -> String {
     format!("MSGID#{}", key_part(message_id))

@@ -21,12 +21,14 @@
 //! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
 //! - [`dispatch`]: auto-replies and loop safety, bounces, notifications (SPEC 7, 8).
 //! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
+//! - [`access`]: who may read what (R-P4).
 //! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
 //! - [`memory`]: in-memory fakes of the ports, with their own tests.
 //!
 //! Every service takes what it needs through a port, so the same code runs in a Lambda, in
 //! the operator CLI, and in tests with the fakes.
 
+pub mod access;
 pub mod admin;
 pub mod bounds;
 pub mod cases;

@@ -397,6 +397,21 @@ pub trait Crm: Send + Sync {
         account: &str,
         error: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A record's name (an account's, contact's, lead's, opportunity's or case's), if it
+    /// exists: what templates call it.
+    fn record_name(
+        &self,
+        record: &RecordRef,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+    /// Records a message Mailroom sent (R-S4, R-I3): both its Message-IDs (ours and the one
+    /// the recipient sees) in the message index, marked ours, on `thread_key`, so a reply
+    /// threads and a copy coming back is known; and an `email_sent` entry in its parent's
+    /// stream. Idempotent.
+    fn index_sent(
+        &self,
+        sent: &crate::dispatch::records::SentRecord,
+        thread_key: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// One raw message for the mail service (SES v2 `SendEmail` with raw content).

@@ -8,11 +8,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use chrono::Utc;
+use mailroom_core::dispatch::records::SentRecord;
 use mailroom_core::error::{StoreError, StoreResult};
 use mailroom_core::keys::{
     case_sk, email_pk, members_pk, message_pk, record_pk, stream_email_sk, stream_pk,
-    team_loads_sk, thread_pk, CASE_COUNTER_SK, CASE_CREATED_SK, CLAIM_SK, COUNTER_PK, EMAIL_SK,
-    LOAD_PK, MESSAGE_SK,
+    stream_sent_sk, team_loads_sk, thread_pk, CASE_COUNTER_SK, CASE_CREATED_SK, CLAIM_SK,
+    COUNTER_PK, EMAIL_SK, LOAD_PK, MESSAGE_SK,
 };
 use mailroom_core::ports::{
     AddressRecord, AssignmentGuard, Claim, Crm, EmailLink, MAX_TRANSACTION_ITEMS,
@@ -442,6 +443,47 @@ impl Crm for DynamoStore {
             .await
             .map_err(|e| sdk_error("record case error", e))?;
         Ok(())
+    }
+
+    async fn record_name(&self, record: &RecordRef) -> StoreResult<Option<String>> {
+        let mut r = record.clone();
+        if matches!(r.kind, RecordKind::Contact | RecordKind::Lead) {
+            r.id = mailroom_core::records::normalize_address(&r.id);
+        }
+        let item = self.get_item(record_key(&r), "record").await?;
+        Ok(item.and_then(|i| get_s(&i, "name").cloned()))
+    }
+
+    /// One transaction: both index entries and the stream entry, so a retry never finds
+    /// half of them.
+    async fn index_sent(&self, sent: &SentRecord, thread_key: &str) -> StoreResult<()> {
+        let mut items = Vec::new();
+        for id in [&sent.message_id, &sent.ses_message_id] {
+            let entry = MessageEntry {
+                message_id: id.clone(),
+                email_id: sent.id.clone(),
+                parent: sent.parent.clone(),
+                thread_key: thread_key.to_string(),
+                ours: true,
+            };
+            let pk = message_pk(id);
+            items.push(self.put_op(to_item(&entry, &[("pk", &pk), ("sk", MESSAGE_SK)]), None));
+        }
+        if let Some(parent) = &sent.parent {
+            let entry = StreamEntry {
+                v: SCHEMA_VERSION,
+                at: sent.sent_at,
+                kind: StreamKind::EmailSent,
+                email_id: Some(sent.id.clone()),
+                message_id: Some(sent.ses_message_id.clone()),
+                subject: Some(sent.subject.clone()),
+                case: sent.case,
+            };
+            let pk = stream_pk(parent.kind.as_str(), &parent.id);
+            let sk = stream_sent_sk(&sent.id);
+            items.push(self.put_op(to_item(&entry, &[("pk", &pk), ("sk", &sk)]), None));
+        }
+        self.transact(items, "index sent mail").await
     }
 }
 

@@ -71,6 +71,9 @@ pub struct SuppressedRecord {
     /// A stable reason: a loop rule (`auto_submitted`, `precedence`, ...), `rate_limit`,
     /// `failing_address`, `identity_refused`.
     pub reason: String,
+    /// The service's or the check's own words, when there are some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     pub at: DateTime<Utc>,
 }
 

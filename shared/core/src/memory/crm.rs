@@ -443,6 +443,34 @@ impl Crm for MemoryCrm {
             .insert(account.to_string(), error.to_string());
         Ok(())
     }
+
+    async fn record_name(&self, record: &RecordRef) -> StoreResult<Option<String>> {
+        let st = self.st();
+        let id = &record.id;
+        Ok(match record.kind {
+            RecordKind::Account => st.accounts.get(id).map(|a| a.name.clone()),
+            RecordKind::Contact => st
+                .contacts
+                .get(&normalize_address(id))
+                .map(|c| c.name.clone()),
+            RecordKind::Lead => st.leads.get(&normalize_address(id)).map(|l| l.name.clone()),
+            RecordKind::Case => record
+                .case_number()
+                .and_then(|n| st.cases.get(&n))
+                .map(|c| c.name.clone()),
+            RecordKind::Opportunity => None,
+        })
+    }
+
+    async fn index_sent(
+        &self,
+        sent: &crate::dispatch::records::SentRecord,
+        thread_key: &str,
+    ) -> StoreResult<()> {
+        let mut st = self.st();
+        st.index_sent(sent, thread_key);
+        Ok(())
+    }
 }
 
 impl Directory for MemoryCrm {

@@ -92,6 +92,41 @@ impl CrmState {
         Ok(())
     }
 
+    /// The adapter's `index_sent`: both Message-IDs, marked ours, and the stream entry.
+    pub(super) fn index_sent(
+        &mut self,
+        sent: &crate::dispatch::records::SentRecord,
+        thread_key: &str,
+    ) {
+        for id in [&sent.message_id, &sent.ses_message_id] {
+            self.messages.insert(
+                id.clone(),
+                MessageEntry {
+                    message_id: id.clone(),
+                    email_id: sent.id.clone(),
+                    parent: sent.parent.clone(),
+                    thread_key: thread_key.to_string(),
+                    ours: true,
+                },
+            );
+        }
+        if let Some(parent) = &sent.parent {
+            let e = StreamEntry {
+                v: SCHEMA_VERSION,
+                at: sent.sent_at,
+                kind: StreamKind::EmailSent,
+                email_id: Some(sent.id.clone()),
+                message_id: Some(sent.ses_message_id.clone()),
+                subject: Some(sent.subject.clone()),
+                case: sent.case,
+            };
+            self.streams
+                .entry(parent.to_string())
+                .or_default()
+                .insert(crate::keys::stream_sent_sk(&sent.id), e);
+        }
+    }
+
     /// A user's open count moved: so does the load version of each of these teams (R-C3).
     pub(super) fn bump_team_loads<'t>(&mut self, teams: impl IntoIterator<Item = &'t String>) {
         for team in teams {
