@@ -2,6 +2,7 @@
 //! driven by the events ingest puts on the dispatch queue.
 
 pub mod audience;
+pub mod feedback;
 pub mod records;
 
 pub mod settings;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use super::audience::{audience, Audience};
+use super::feedback::Feedback;
 use super::loops::{auto_reply_suppression, bounced_addresses, reply_address};
 use super::mime::{self, AutoSubmitted, Draft, ExtraHeader, Mailbox};
 use super::records::{
@@ -577,6 +578,25 @@ where
             ],
         };
         self.deliver(send, draft, now, done).await
+    }
+
+    /// SES's bounce or complaint notice (R-A4): its addresses get no notification email for
+    /// a while. Marking again only moves the end of that while.
+    pub async fn feedback(&self, feedback: &Feedback, now: DateTime<Utc>) -> StoreResult<Dispatched> {
+        let mut done = Dispatched::default();
+        for address in &feedback.addresses {
+            self.dispatch
+                .mark_failing(&FailingAddress {
+                    v: SCHEMA_VERSION,
+                    address: address.clone(),
+                    reason: format!("SES {}", feedback.reason),
+                    since: now,
+                    until: now + self.settings.failing_for,
+                })
+                .await?;
+            done.failing.push(address.clone());
+        }
+        Ok(done)
     }
 
     /// `account.failing` (R-F7): the admins of a group account, or a personal account's
