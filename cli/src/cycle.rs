@@ -115,7 +115,8 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
             break;
         }
         let event = to_sqs_event(&adapters.poll_queue, &batch);
-        let (_response, results) = poller::handle(&ctx.poller.service(), event).await;
+        let (_response, results) =
+            poller::handle(&ctx.poller.service(), &adapters.dispatch_queue, event).await;
         let mut done = Vec::new();
         for (r, m) in pair(&results, &batch) {
             match &r.result {

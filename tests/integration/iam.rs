@@ -422,9 +422,9 @@ async fn every_call_the_functions_make_is_a_row_of_the_iam_table() {
                 if batch.is_empty() {
                     break;
                 }
+                let event = to_sqs_event(&local.poll_queue, &batch);
                 let (response, _) =
-                    poller::handle(&poller.service(), to_sqs_event(&local.poll_queue, &batch))
-                        .await;
+                    poller::handle(&poller.service(), &poller.adapters.dispatch_queue, event).await;
                 assert!(response.batch_item_failures.is_empty());
                 let done: Vec<_> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
                 local.poll_queue.delete(&done).await.unwrap();

@@ -4,9 +4,11 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use mailroom_aws::Adapters;
-use mailroom_core::messages::{decode, IngestPointer, PollJob};
+use mailroom_core::messages::{decode, DispatchEvent, EventKind, IngestPointer, PollJob};
 use mailroom_core::poll::{PollReport, PollService};
-use mailroom_core::ports::{AccountStore, BlobStore, FilterStore, Mailbox, Queue, SecretBox};
+use mailroom_core::ports::{
+    AccountStore, BlobStore, FilterStore, Mailbox, Outgoing, Queue, SecretBox,
+};
 use mailroom_imap::{ImapConnector, ImapOptions};
 use mailroom_runtime::{process_batch, RecordResult};
 
@@ -56,8 +58,11 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// its account does not exist. Mailbox problems are recorded on the account and the job succeeds.
 /// An account is polled once per invocation: a FIFO batch may hold several jobs of one account
 /// (ticks queued while it was slow), and the first poll already took all there was.
-pub async fn handle<A, S, M, B, Q, F>(
+/// An account failing for long enough gets an `account.failing` event on `notices` (the
+/// dispatch queue), which tells its admins or owner at most once a day (R-F7).
+pub async fn handle<A, S, M, B, Q, F, N>(
     service: &PollService<'_, A, S, M, B, Q, F>,
+    notices: &N,
     event: SqsEvent,
 ) -> (SqsBatchResponse, Vec<RecordResult<PollReport, Error>>)
 where
@@ -67,6 +72,7 @@ where
     B: BlobStore,
     Q: Queue<IngestPointer>,
     F: FilterStore,
+    N: Queue<DispatchEvent>,
 {
     let polled = &std::sync::Mutex::new(std::collections::HashSet::new());
     process_batch(event, 10, |record| async move {
@@ -84,7 +90,14 @@ where
                 ..PollReport::default()
             });
         }
-        let report = service.poll(&job.account, Utc::now()).await?;
+        let now = Utc::now();
+        let report = service.poll(&job.account, now).await?;
+        if report.failure_notice {
+            // One id per account and day: the queue's consumers drop repeats of a day.
+            let mut notice = DispatchEvent::about(EventKind::AccountFailing, "", "", &job.account);
+            notice.id = format!("{}:{}", notice.id, now.date_naive());
+            notices.send(&[Outgoing::plain(notice)]).await?;
+        }
         // A job naming no account (deleted since it was queued, or written by hand) fails, so
         // it is retried and then dead-lettered where an operator sees it, instead of answering
         // success. An inactive account is a normal skip and succeeds.
@@ -201,7 +214,8 @@ mod tests {
             let event: SqsEvent =
                 serde_json::from_slice(&std::fs::read(&sample.path).unwrap()).unwrap();
             let jobs = event.records.len();
-            let (response, results) = handle(&service, event).await;
+            let notices = MemoryQueue::<DispatchEvent>::default();
+            let (response, results) = handle(&service, &notices, event).await;
             let answer = serde_json::to_value(&response).unwrap();
             let problems = mailroom_runtime::samples::check_response(&sample, &answer);
             assert!(problems.is_empty(), "{}: {problems:?}", sample.name);
@@ -227,7 +241,8 @@ mod tests {
             serde_json::json!({"Records": (0..4).map(record).collect::<Vec<_>>()}),
         )
         .unwrap();
-        let (response, results) = handle(&service, event).await;
+        let notices = MemoryQueue::<DispatchEvent>::default();
+        let (response, results) = handle(&service, &notices, event).await;
         assert!(response.batch_item_failures.is_empty());
         let polls = mailbox
             .log()
@@ -244,5 +259,40 @@ mod tests {
             })
             .count();
         assert_eq!(repeats, 3);
+    }
+
+    /// R-F7: a poll that fails an account failing for ten minutes already queues one
+    /// `account.failing` event, with the day in its id; a first failure queues none.
+    #[tokio::test]
+    async fn an_account_failing_for_ten_minutes_queues_a_failure_notice() {
+        use mailroom_core::model::AccountStatus;
+        let mut fakes = Fakes::with_accounts(&["support", "sales"]).await;
+        fakes.mailbox = FakeMailbox::new("not-the-password");
+        let now = Utc::now();
+        let failing = AccountStatus {
+            consecutive_failures: 3,
+            failing_since: Some(now - chrono::Duration::minutes(11)),
+            ..AccountStatus::default()
+        };
+        fakes.store.save_status("support", &failing).await.unwrap();
+        let service = fakes.service();
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            {"messageId": "m1", "body": "{\"v\":1,\"account\":\"support\",\"cycle\":\"c\"}",
+             "attributes": {"MessageGroupId": "support"}},
+            {"messageId": "m2", "body": "{\"v\":1,\"account\":\"sales\",\"cycle\":\"c\"}",
+             "attributes": {"MessageGroupId": "sales"}}
+        ]}))
+        .unwrap();
+        let notices = MemoryQueue::<DispatchEvent>::default();
+        let (response, results) = handle(&service, &notices, event).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert!(results
+            .iter()
+            .all(|r| r.result.as_ref().is_ok_and(|p| p.error.is_some())));
+        let sent = notices.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].kind, EventKind::AccountFailing);
+        assert_eq!(sent[0].account, "support");
+        assert!(sent[0].id.ends_with(&now.date_naive().to_string()));
     }
 }

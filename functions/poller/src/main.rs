@@ -14,7 +14,12 @@ async fn main() -> Result<(), Error> {
         .map_err(StartupError::new)?;
     let poller = &poller;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let (response, _) = poller::handle(&poller.service(), event.payload).await;
+        let (response, _) = poller::handle(
+            &poller.service(),
+            &poller.adapters.dispatch_queue,
+            event.payload,
+        )
+        .await;
         Ok::<_, Error>(response)
     }))
     .await

@@ -182,6 +182,13 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         who: Poller,
+        actions: &["sqs:SendMessage"],
+        on: Queue("DispatchQueue"),
+        keys: &[],
+        by: "SqsQueue::send of account.failing events (poller::handle, R-F7)",
+    },
+    Grant {
+        who: Poller,
         actions: &[],
         on: EventSource("PollQueue"),
         keys: &[],

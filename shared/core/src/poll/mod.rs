@@ -16,4 +16,4 @@ pub mod status;
 
 pub use plan::{plan_batches, Batch};
 pub use service::{PollFailure, PollReport, PollService, Refetch};
-pub use status::{backoff, next_status, STATUS_REFRESH};
+pub use status::{backoff, failure_notice_due, next_status, FAILURE_NOTICE_AFTER, STATUS_REFRESH};

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::plan::{plan_batches, Batch};
 use super::session::{no_content, read_head, read_sizes, read_split, Conn, Part};
-use super::status::next_status;
+use super::status::{failure_notice_due, next_status};
 use crate::filters::{skip_decision, Filter, FilterInput, SkipDecision, SkippedRecord};
 use crate::keys::raw_key;
 use crate::limits::Limits;
@@ -47,6 +47,10 @@ pub struct PollReport {
     /// Why the account was not polled at all (inactive, unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_polled: Option<String>,
+    /// The account has failed for long enough that its admins or owner are to be told
+    /// (R-F7); the poller's handler puts an `account.failing` event on the dispatch queue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failure_notice: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -119,6 +123,7 @@ where
         };
         if let Some(status) = next_status(&account.status, report.fetched, failure.as_ref(), now) {
             self.accounts.save_status(name, &status).await?;
+            report.failure_notice = failure.is_some() && failure_notice_due(&status, now);
         }
         report.error = failure.map(|e| PollFailure {
             kind: e.kind,

@@ -9,6 +9,17 @@ use crate::ports::MailboxError;
 /// write in most minutes (R-F10).
 pub const STATUS_REFRESH: Duration = Duration::minutes(10);
 
+/// An account failing this long is worth telling its admins or owner about (R-F7); dispatch
+/// tells them at most once a day.
+pub const FAILURE_NOTICE_AFTER: Duration = Duration::minutes(10);
+
+/// Whether an account with this (just written) status is due a failure notice.
+pub fn failure_notice_due(status: &AccountStatus, now: DateTime<Utc>) -> bool {
+    status
+        .failing_since
+        .is_some_and(|since| now - since >= FAILURE_NOTICE_AFTER)
+}
+
 /// Exponential back-off after consecutive failures: 1, 2, 4 ... minutes, at most an hour.
 pub fn backoff(consecutive_failures: u32) -> Duration {
     let exp = consecutive_failures.saturating_sub(1).min(6);
@@ -55,6 +66,19 @@ pub fn next_status(
 mod tests {
     use super::*;
     use crate::model::ErrorKind;
+
+    #[test]
+    fn a_failure_notice_is_due_after_ten_minutes_of_failing_and_not_after_recovery() {
+        let t0: DateTime<Utc> = "2026-03-03T10:00:00Z".parse().unwrap();
+        let e = MailboxError::new(ErrorKind::Auth, "authentication failed");
+        let s1 = next_status(&AccountStatus::default(), 0, Some(&e), t0).unwrap();
+        assert!(!failure_notice_due(&s1, t0 + Duration::minutes(9)));
+        let later = t0 + Duration::minutes(10);
+        let s2 = next_status(&s1, 0, Some(&e), later).unwrap();
+        assert!(failure_notice_due(&s2, later));
+        let s3 = next_status(&s2, 0, None, later + Duration::minutes(1)).unwrap();
+        assert!(!failure_notice_due(&s3, later + Duration::minutes(1)));
+    }
 
     #[test]
     fn idle_success_does_not_write_until_stale() {
