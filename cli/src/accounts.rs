@@ -4,7 +4,8 @@ use anyhow::{anyhow, bail, Result};
 use chrono::Utc;
 pub use mailroom_core::admin::NewAccount;
 use mailroom_core::model::{Account, Secret};
-use mailroom_core::ports::{AccountStore, SecretBox, StoreError};
+use mailroom_core::ports::{AccountStore, Mailer, SecretBox, StoreError};
+use mailroom_core::types::EmailAddress;
 
 use crate::context::Context;
 
@@ -29,6 +30,27 @@ pub async fn add(ctx: &Context, new: NewAccount, password: Secret) -> Result<Acc
         Err(StoreError::AlreadyExists(_)) => bail!("account {:?} already exists", account.name),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A group account: its address is verified with SES first (R-S1; the emulator verifies at
+/// once, AWS mails the address a link), so an address SES refuses is an error here, before
+/// anything is stored, and never a silent drop of every auto-reply later.
+pub async fn add_group(ctx: &Context, new: NewAccount, password: Secret) -> Result<Account> {
+    let address = new.address.clone().unwrap_or_default();
+    let address = EmailAddress::parse(&address).map_err(|e| anyhow!("--address: {}", e.message))?;
+    let status = ctx
+        .adapters()
+        .mailer
+        .verify_identity(&address)
+        .await
+        .map_err(|e| anyhow!("--address: SES refused {address} as a sending identity: {e:#}"))?;
+    let mut account = add(ctx, new, password).await?;
+    ctx.adapters()
+        .store
+        .set_identity(&account.name, status)
+        .await?;
+    account.identity = Some(status);
+    Ok(account)
 }
 
 /// The named accounts must exist: a typo is an error, not an empty cycle.

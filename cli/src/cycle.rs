@@ -1,6 +1,7 @@
 //! One polling cycle run to completion in-process: the scheduler handler queues poll jobs, the
-//! poller handler drains the poll queue, the ingest handler drains the ingest queue. These are
-//! the functions' own handlers, fed the same SQS events Lambda would build.
+//! poller handler drains the poll queue, the ingest handler drains the ingest queue, the
+//! dispatch handler drains the dispatch queue. These are the functions' own handlers, fed the
+//! same SQS events Lambda would build.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -46,6 +47,14 @@ pub struct AccountCycle {
     pub skipped: u32,
     /// Why the account was not polled (inactive, unknown).
     pub not_polled: Option<String>,
+    /// Auto-replies sent for this account's mail (R-A1).
+    pub auto_replies: u32,
+    /// Auto-replies and notification emails deliberately not sent (`sent list --suppressed`).
+    pub suppressed: u32,
+    /// Notification emails sent (R-N3).
+    pub notification_emails: u32,
+    /// In-app notifications created (R-N).
+    pub notifications: u32,
 }
 
 fn progress(enabled: bool, msg: &str) {
@@ -203,6 +212,48 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
         ingested += done.len();
         progress(show, &format!("ingested {ingested} message(s)…"));
         adapters.ingest_queue.delete(&done).await?;
+    }
+
+    // Then what ingest announced: auto-replies, notifications (the dispatch function's work).
+    let dispatch = adapters.dispatch();
+    loop {
+        let batch = adapters.dispatch_queue.receive(10, 0).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let event = to_sqs_event(&adapters.dispatch_queue, &batch);
+        let (_response, results) = dispatch::handle(&dispatch, event).await;
+        let mut done = Vec::new();
+        for (r, m) in pair(&results, &batch) {
+            let account = decode::<mailroom_core::messages::DispatchEvent>(&m.body)
+                .map(|e| e.account)
+                .ok();
+            match (&r.result, account) {
+                (Ok(d), Some(account)) => {
+                    let name = entry(&mut totals, &account);
+                    let t = totals.get_mut(&name).expect("inserted");
+                    for s in &d.sent {
+                        match s.kind {
+                            mailroom_core::dispatch::records::SentKind::AutoReply => {
+                                t.auto_replies += 1
+                            }
+                            _ => t.notification_emails += 1,
+                        }
+                    }
+                    t.suppressed += d.suppressed.len() as u32;
+                    t.notifications += d.notified as u32;
+                    done.push(m.receipt_handle.clone());
+                }
+                (Ok(_), None) => done.push(m.receipt_handle.clone()),
+                (Err(e), account) => {
+                    let name = entry(&mut totals, account.as_deref().unwrap_or("(dispatch)"));
+                    let t = totals.get_mut(&name).expect("inserted");
+                    t.errors += 1;
+                    t.error = Some(e.to_string());
+                }
+            }
+        }
+        adapters.dispatch_queue.delete(&done).await?;
     }
     Ok(totals.into_values().collect())
 }

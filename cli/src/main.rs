@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    account, cases, demo, dlq, emails, filters, follow, inbox, local, poll, quarantine, records,
-    skipped, status, stream, teams, users,
+    account, cases, demo, dlq, emails, filters, follow, inbox, local, notifications, poll,
+    quarantine, records, sent, skipped, status, stream, teams, users,
 };
 use mailroom::context::connect;
 
@@ -103,6 +103,16 @@ enum Command {
     Inbox(inbox::InboxArgs),
     /// The timeline of a record.
     Stream(stream::StreamArgs),
+    /// What Mailroom sent (auto-replies, notification emails, replies), and what it did not.
+    Sent {
+        #[command(subcommand)]
+        command: sent::SentCommand,
+    },
+    /// A user's in-app notifications.
+    Notifications {
+        #[command(subcommand)]
+        command: notifications::NotificationsCommand,
+    },
 }
 
 #[tokio::main]
@@ -139,5 +149,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Skipped { command } => skipped::run(&connect(prefix).await?, command).await,
         Command::Inbox(args) => inbox::run(&connect(prefix).await?, args).await,
         Command::Stream(args) => stream::run(&connect(prefix).await?, args).await,
+        Command::Sent { command } => sent::run(&connect(prefix).await?, command).await,
+        Command::Notifications { command } => {
+            notifications::run(&connect(prefix).await?, command).await
+        }
     }
 }

@@ -659,3 +659,107 @@ pub fn demo_explore(prefix: &str) {
         "\nExplore (this demo's data lives under its own prefix):\n  cargo run --release --bin mailroom -- --prefix {prefix} emails list\n  cargo run --release --bin mailroom -- --prefix {prefix} cases list\n  cargo run --release --bin mailroom -- --prefix {prefix} status"
     );
 }
+
+/// One sent email as `sent list --json` shows it (a contract: `to`, `subject`, `kind`,
+/// `in_reply_to`, `message_id`, `ses_message_id`).
+pub fn sent(r: &mailroom_core::dispatch::records::SentRecord) -> Value {
+    json!({
+        "id": r.id,
+        "kind": r.kind.as_str(),
+        "account": r.account,
+        "from": r.from,
+        "to": r.to,
+        "subject": r.subject,
+        "in_reply_to": r.in_reply_to,
+        "message_id": r.message_id,
+        "ses_message_id": r.ses_message_id,
+        "email_id": r.email_id,
+        "parent": r.parent.as_ref().map(|p| p.to_string()),
+        "case": r.case.map(|c| c.get()),
+        "sent_at": r.sent_at,
+    })
+}
+
+/// One auto-reply or notification email not sent, with why (`sent list --suppressed`).
+pub fn suppressed(r: &mailroom_core::dispatch::records::SuppressedRecord) -> Value {
+    json!({
+        "id": r.id,
+        "kind": r.kind.as_str(),
+        "account": r.account,
+        "email_id": r.email_id,
+        "in_reply_to": r.message_id,
+        "to": r.to,
+        "reason": r.reason,
+        "detail": r.detail,
+        "at": r.at,
+    })
+}
+
+pub fn print_sent(list: &[mailroom_core::dispatch::records::SentRecord], json: bool) {
+    if json {
+        print_json(&Value::Array(list.iter().map(sent).collect()));
+    } else {
+        for r in list {
+            println!(
+                "{:<13} {:<30} {:<40} {}",
+                r.kind.as_str(),
+                r.to.join(","),
+                first_chars(&r.subject, 40),
+                r.ses_message_id
+            );
+        }
+    }
+}
+
+pub fn print_suppressed(list: &[mailroom_core::dispatch::records::SuppressedRecord], json: bool) {
+    if json {
+        print_json(&Value::Array(list.iter().map(suppressed).collect()));
+    } else {
+        for r in list {
+            println!(
+                "{:<13} {:<30} {:<22} {}",
+                r.kind.as_str(),
+                opt(&r.to),
+                r.reason,
+                r.message_id
+            );
+        }
+    }
+}
+
+/// One notification as `notifications list --json` shows it (a contract: `kind`, `email`
+/// (Message-ID), `record`, `read`).
+pub fn notification(n: &mailroom_core::dispatch::records::Notification) -> Value {
+    json!({
+        "user": n.user,
+        "key": n.key,
+        "kind": n.kind.as_str(),
+        "email": n.email,
+        "email_id": n.email_id,
+        "record": n.record.as_ref().map(|r| r.to_string()),
+        "account": n.account,
+        "summary": n.summary,
+        "read": n.read,
+        "at": n.at,
+    })
+}
+
+pub fn print_notifications(list: &[mailroom_core::dispatch::records::Notification], json: bool) {
+    if json {
+        print_json(&Value::Array(list.iter().map(notification).collect()));
+    } else {
+        for n in list {
+            println!(
+                "{:<16} {:<5} {:<24} {:<40} {}",
+                n.kind.as_str(),
+                if n.read { "read" } else { "new" },
+                n.record
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| n.account.clone()),
+                first_chars(&n.summary, 40),
+                n.email.as_deref().unwrap_or("")
+            );
+        }
+    }
+}

@@ -66,7 +66,8 @@ impl TestEnv {
         port: u16,
         security: Security,
     ) {
-        mailroom::accounts::add(
+        // Group accounts verify their address with SES, as `account add-group` does.
+        mailroom::accounts::add_group(
             &self.ctx,
             mailroom::accounts::NewAccount {
                 name: name.into(),

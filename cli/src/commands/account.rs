@@ -8,9 +8,11 @@ use clap::{Args, Subcommand};
 use mailroom::accounts::{self, NewAccount};
 use mailroom::context::Context;
 use mailroom::views;
+use mailroom_core::dispatch::settings::{self as auto_reply, AutoReply};
 use mailroom_core::model::{AccountKind, Secret, Security};
 use mailroom_core::model::{CaseSettings, Distribution};
-use mailroom_core::ports::AccountStore;
+use mailroom_core::ports::{AccountStore, IdentityStatus};
+use mailroom_core::types::EmailAddress;
 
 #[derive(Args)]
 pub struct Connection {
@@ -102,6 +104,31 @@ pub enum AccountCommand {
         #[arg(long)]
         reopen_on_reply: bool,
     },
+    /// Auto-reply of a group account (R-A1, R-A3). Placeholders: {{subject}},
+    /// {{case_number}}, {{case_name}}, {{contact_name}}, {{account_name}}.
+    SetAutoReply {
+        account: String,
+        #[arg(long, required_unless_present = "off")]
+        subject: Option<String>,
+        #[arg(long, required_unless_present = "off")]
+        body: Option<String>,
+        #[arg(long)]
+        html: Option<String>,
+        /// Display name of the From (the address is the group address).
+        #[arg(long)]
+        from_name: Option<String>,
+        #[arg(long)]
+        reply_to: Option<String>,
+        /// At most this many auto-replies to one sender per window (default 5).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The window in minutes (default 120).
+        #[arg(long)]
+        window: Option<u32>,
+        /// Turn auto-reply off (the templates are kept).
+        #[arg(long)]
+        off: bool,
+    },
     /// Forget the fetch position and import again from a day (R-F9).
     Reset {
         name: String,
@@ -119,8 +146,15 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> Result<()> {
         } => {
             let password = read_password_stdin()?;
             let new = c.into_account(name, AccountKind::Group, Some(address), None);
-            let a = accounts::add(ctx, new, password).await?;
-            views::note(format!("group account {} added", a.name));
+            let a = accounts::add_group(ctx, new, password).await?;
+            views::note(format!(
+                "group account {} added (sending identity {})",
+                a.name,
+                match a.identity {
+                    Some(IdentityStatus::Verified) => "verified",
+                    _ => "pending: SES mailed the address a verification link",
+                }
+            ));
             Ok(())
         }
         AccountCommand::AddPersonal {
@@ -170,6 +204,63 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> Result<()> {
             views::note(format!(
                 "account {account}: email-to-case {}",
                 if create_case { "on" } else { "off" }
+            ));
+            Ok(())
+        }
+        AccountCommand::SetAutoReply {
+            account,
+            subject,
+            body,
+            html,
+            from_name,
+            reply_to,
+            limit,
+            window,
+            off,
+        } => {
+            let a = ctx
+                .adapters()
+                .store
+                .get_account(&account)
+                .await?
+                .ok_or_else(|| {
+                    anyhow!("unknown account {account:?} (see `mailroom account list`)")
+                })?;
+            if a.kind != AccountKind::Group {
+                bail!("account {account:?} is a personal account: only group accounts auto-reply");
+            }
+            let settings = match (off, subject, body, a.auto_reply) {
+                (true, None, None, Some(mut kept)) => {
+                    kept.enabled = false;
+                    Some(kept)
+                }
+                (true, None, None, None) => None,
+                (_, Some(subject), Some(body), _) => Some(AutoReply {
+                    enabled: !off,
+                    subject,
+                    body,
+                    html,
+                    from_name,
+                    reply_to: reply_to
+                        .map(|r| EmailAddress::parse(&r))
+                        .transpose()
+                        .map_err(|e| anyhow!("--reply-to: {}", e.message))?,
+                    limit: limit.unwrap_or(auto_reply::DEFAULT_LIMIT),
+                    window_minutes: window.unwrap_or(auto_reply::DEFAULT_WINDOW_MINUTES),
+                }),
+                _ => bail!("--subject and --body go together"),
+            };
+            if let Some(s) = &settings {
+                s.check().map_err(|e| anyhow!("{e}"))?;
+            }
+            ctx.adapters()
+                .store
+                .set_auto_reply(&account, settings.as_ref())
+                .await?;
+            let on = settings.as_ref().is_some_and(|s| s.enabled);
+            views::note(format!(
+                "account {account}: auto-reply {}",
+                if on { "on" } else { "off" }
             ));
             Ok(())
         }

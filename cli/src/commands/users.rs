@@ -16,6 +16,15 @@ pub enum UsersCommand {
         teams: Vec<String>,
         #[arg(long)]
         inactive: bool,
+        /// Manages everything; told when a group account fails (R-F7).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Whether the user's notifications also go out as email (R-N3).
+    SetNotify {
+        user: String,
+        #[arg(long, value_parser = on_off)]
+        email: bool,
     },
     List {
         #[arg(long)]
@@ -30,13 +39,37 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> Result<()> {
             emails,
             teams,
             inactive,
+            admin,
         } => {
             mailroom::records::add_user(ctx, &user, &emails, &teams, !inactive).await?;
-            views::note(format!("user {user} added"));
+            if admin {
+                ctx.adapters().store.set_admin(&user, true).await?;
+            }
+            views::note(format!(
+                "user {user} added{}",
+                if admin { " (admin)" } else { "" }
+            ));
+            Ok(())
+        }
+        UsersCommand::SetNotify { user, email } => {
+            super::common::require_user(ctx, &user).await?;
+            ctx.adapters().store.set_notify_email(&user, email).await?;
+            views::note(format!(
+                "user {user}: notification emails {}",
+                if email { "on" } else { "off" }
+            ));
             Ok(())
         }
         UsersCommand::List { json } => {
             views::print_users(&ctx.adapters().store.list_users().await?, json)
         }
+    }
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?}: on or off")),
     }
 }

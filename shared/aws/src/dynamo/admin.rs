@@ -2,6 +2,7 @@
 //! address index, follows, streams, case settings, loads, filters, skipped messages, copies.
 //! Apart from the ports, so a function's grant need not cover them.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use mailroom_core::admin::NewRecord;
 use mailroom_core::error::{StoreError, StoreResult};
 use mailroom_core::filters::{Filter, InboxCopy, Scope, SkippedRecord, MAX_FILTERS_PER_USER};
@@ -185,6 +186,78 @@ impl DynamoStore {
             &[("#c", "case")],
             vec![(":c", value(settings))],
             "set case settings",
+        )
+        .await
+    }
+
+    /// A group account's auto-reply settings (R-A1); `None` removes them.
+    pub async fn set_auto_reply(
+        &self,
+        account: &str,
+        settings: Option<&mailroom_core::dispatch::settings::AutoReply>,
+    ) -> StoreResult<()> {
+        match settings {
+            Some(a) => {
+                self.update_account(
+                    account,
+                    "SET auto_reply = :a",
+                    &[],
+                    vec![(":a", value(a))],
+                    "set auto-reply",
+                )
+                .await
+            }
+            None => {
+                self.update_account(
+                    account,
+                    "REMOVE auto_reply",
+                    &[],
+                    vec![],
+                    "remove auto-reply",
+                )
+                .await
+            }
+        }
+    }
+
+    /// What SES said of the group address when last asked.
+    pub async fn set_identity(
+        &self,
+        account: &str,
+        status: mailroom_core::ports::IdentityStatus,
+    ) -> StoreResult<()> {
+        self.update_account(
+            account,
+            "SET #i = :i",
+            &[("#i", "identity")],
+            vec![(":i", value(&status))],
+            "set identity status",
+        )
+        .await
+    }
+
+    /// Whether a user's notifications also go out as email (R-N3).
+    pub async fn set_notify_email(&self, user: &str, on: bool) -> StoreResult<()> {
+        self.update_existing(
+            key(USERS_PK, user),
+            "SET notify_email = :n",
+            &[],
+            vec![(":n", AttributeValue::Bool(on))],
+            &format!("set notify-email {user}"),
+            format!("user {user}"),
+        )
+        .await
+    }
+
+    /// Makes a user an admin or not (R-P1).
+    pub async fn set_admin(&self, user: &str, on: bool) -> StoreResult<()> {
+        self.update_existing(
+            key(USERS_PK, user),
+            "SET #a = :a",
+            &[("#a", "admin")],
+            vec![(":a", AttributeValue::Bool(on))],
+            &format!("set admin {user}"),
+            format!("user {user}"),
         )
         .await
     }
