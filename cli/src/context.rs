@@ -29,13 +29,30 @@ impl Context {
 
 pub async fn connect(prefix: &str) -> Result<Context> {
     validate_prefix(prefix).map_err(|e| anyhow!("--prefix: {e}"))?;
-    let (clients, config, local) = if std::env::var_os("MAILROOM_TABLE").is_some() {
+    if std::env::var_os("MAILROOM_TABLE").is_some() {
         let config = Config::from_env()?;
-        (Clients::from_env().await, config, None)
-    } else {
-        let (clients, config, info) = local_stack(prefix).await?;
-        (clients, config, Some(info))
-    };
+        return finish(prefix, Clients::from_env().await, config, None).await;
+    }
+    let info = local::read_stack()?.ok_or_else(|| {
+        anyhow!("the local stack is not running: start it with `mailroom local up`")
+    })?;
+    connect_local(prefix, info).await
+}
+
+/// Connects to a local stack as `info` describes it; a scale run or a test that needs an
+/// emulator of its own passes the running stack's description with its own `aws_endpoint`.
+pub async fn connect_local(prefix: &str, info: StackInfo) -> Result<Context> {
+    validate_prefix(prefix).map_err(|e| anyhow!("--prefix: {e}"))?;
+    let (clients, config, info) = local_stack(prefix, info).await?;
+    finish(prefix, clients, config, Some(info)).await
+}
+
+async fn finish(
+    prefix: &str,
+    clients: Clients,
+    config: Config,
+    local: Option<StackInfo>,
+) -> Result<Context> {
     let poller = Poller::new(Adapters::new(&clients, config)).map_err(|e| anyhow!(e))?;
     // A table from before the own-address and team-member entries gets them here, once (one
     // GetItem each after that): ingest reads those instead of listing accounts and users.
@@ -58,10 +75,7 @@ pub async fn connect(prefix: &str) -> Result<Context> {
 
 /// The running local stack's clients and a configuration naming the prefix's resources
 /// (provisioned if missing).
-async fn local_stack(prefix: &str) -> Result<(Clients, Config, StackInfo)> {
-    let info = local::read_stack()?.ok_or_else(|| {
-        anyhow!("the local stack is not running: start it with `mailroom local up`")
-    })?;
+async fn local_stack(prefix: &str, info: StackInfo) -> Result<(Clients, Config, StackInfo)> {
     if !local::aws_reachable(&info) {
         bail!(
             "the local stack is down (nothing answers at {}): start it with `mailroom local up`",

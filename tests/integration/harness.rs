@@ -119,3 +119,87 @@ pub fn totals_for<'a>(
         .find(|t| t.account == account)
         .unwrap_or_else(|| panic!("no totals for {account}: {totals:?}"))
 }
+
+/// An AWS emulator of the test's own: moto on a free loopback port, killed when dropped. For
+/// tests that read back what SES "sent": `/moto-api/data.json` serialises all of an emulator's
+/// state under its lock, which on the shared one (every other test's objects) takes seconds
+/// and stalls everyone else.
+pub struct OwnMoto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl OwnMoto {
+    pub fn start() -> OwnMoto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let bin = std::path::Path::new(&stack().local_dir).join("venv/bin/moto_server");
+        let child = std::process::Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} starts: {e}", bin.display()));
+        let moto = OwnMoto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto did not start on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// A fresh prefix on this emulator (and the shared Dovecot).
+    pub async fn env(&self, tag: &str) -> TestEnv {
+        let mut info = stack().clone();
+        info.aws_endpoint = self.endpoint.clone();
+        let prefix = unique(tag).to_lowercase();
+        let ctx = mailroom::context::connect_local(&prefix, info)
+            .await
+            .expect("connects and provisions");
+        TestEnv { ctx }
+    }
+
+    /// Every raw message this emulator's SES recorded (`ses.RawMessage[]`).
+    pub async fn sent_raw(&self) -> Vec<String> {
+        let url = format!("{}/moto-api/data.json", self.endpoint);
+        let host = self.endpoint.trim_start_matches("http://").to_string();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut conn = tokio::net::TcpStream::connect(&host).await.expect("moto answers");
+        // HTTP/1.0: the whole body, unchunked, then closed.
+        conn.write_all(
+            format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut response = Vec::new();
+        conn.read_to_end(&mut response).await.unwrap();
+        let at = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("{url}: no HTTP body"));
+        let data: serde_json::Value =
+            serde_json::from_slice(&response[at + 4..]).unwrap_or_else(|e| panic!("{url}: {e}"));
+        data["ses"]["RawMessage"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|m| m["raw_data"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -7,6 +7,7 @@ mod adapters;
 mod assignment;
 mod cases;
 mod cli;
+mod dispatch;
 mod concurrency;
 mod events;
 mod filters;
