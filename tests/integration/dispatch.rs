@@ -623,3 +623,110 @@ async fn a_failing_account_notifies_its_admins_once_a_day() {
     assert!(told[0].summary.contains("support"), "{told:?}");
     assert!(store.notifications("user").await.unwrap().is_empty());
 }
+
+/// Hands a message to Dovecot over LMTP, as a mail server delivering it would.
+async fn lmtp_deliver(from: &str, to: &str, raw: &[u8]) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", stack().lmtp_port))
+        .await
+        .expect("LMTP answers");
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    // Reads one reply (its last line starts with the code and a space).
+    async fn reply(
+        lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>,
+        want: &str,
+    ) {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("an LMTP reply");
+            if line.len() < 4 || line.as_bytes()[3] == b' ' {
+                assert!(line.starts_with(want), "LMTP said {line:?}, wanted {want}");
+                return;
+            }
+        }
+    }
+    reply(&mut lines, "220").await;
+    for (cmd, want) in [
+        ("LHLO mailroom.test".to_string(), "250"),
+        (format!("MAIL FROM:<{from}>"), "250"),
+        (format!("RCPT TO:<{to}>"), "250"),
+        ("DATA".to_string(), "354"),
+    ] {
+        write.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+        reply(&mut lines, want).await;
+    }
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let mut data = String::new();
+    for line in text.lines() {
+        // Dot-stuffing (RFC 5321 4.5.2).
+        if line.starts_with('.') {
+            data.push('.');
+        }
+        data.push_str(line);
+        data.push_str("\r\n");
+    }
+    data.push_str(".\r\n");
+    write.write_all(data.as_bytes()).await.unwrap();
+    reply(&mut lines, "250").await;
+    write.write_all(b"QUIT\r\n").await.unwrap();
+}
+
+/// A robot in the middle that drops every loop header (as broken forwarders and old
+/// autoresponders do): only the per-sender limit is left to stop the exchange.
+fn strip_loop_headers(raw: &str) -> String {
+    raw.split_inclusive('\n')
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !(l.starts_with("auto-submitted:")
+                || l.starts_with("x-auto-response-suppress:")
+                || l.starts_with("x-mailroom-id:"))
+        })
+        .collect()
+}
+
+/// Two deployments, each with a group account answering automatically, writing to each
+/// other through Dovecot (the emulated SES delivers nothing, so the test relays over LMTP
+/// whatever SES was handed). Returns how many auto-replies each sent before it stopped.
+async fn exchange(tag: &str, relay: fn(&str) -> String) -> (usize, usize, usize) {
+    let moto = OwnMoto::start();
+    let a = dispatch_env(moto.env(&format!("{tag}a")).await, &format!("{tag}a"), false).await;
+    let b = dispatch_env(moto.env(&format!("{tag}b")).await, &format!("{tag}b"), false).await;
+    // The exchange starts with a person at B writing to A.
+    let first = simple("start@b.example", &b.mb.user, "Hello from B");
+    lmtp_deliver(&b.mb.user, &a.mb.user, &first).await;
+    let (mut relayed, mut rounds) = (0, 0);
+    loop {
+        rounds += 1;
+        assert!(rounds <= 30, "the exchange did not stop by itself");
+        a.poll().await;
+        b.poll().await;
+        let raws = moto.sent_raw().await;
+        if raws.len() == relayed {
+            break;
+        }
+        for raw in &raws[relayed..] {
+            let m = MessageParser::default().parse(raw.as_bytes()).unwrap();
+            let to = m.to().and_then(|t| t.first()).and_then(|t| t.address()).unwrap();
+            let from = m.from().and_then(|t| t.first()).and_then(|t| t.address()).unwrap();
+            lmtp_deliver(from, to, relay(raw).as_bytes()).await;
+        }
+        relayed = raws.len();
+    }
+    (a.sent().await.len(), b.sent().await.len(), rounds)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_auto_responders_stop_after_one_reply_when_headers_pass() {
+    let (a, b, rounds) = exchange("loop", |raw| raw.to_string()).await;
+    eprintln!("loop with headers: A sent {a}, B sent {b}, in {rounds} rounds");
+    // A answers B's person once; B sees Auto-Submitted on that answer and stays quiet.
+    assert_eq!((a, b), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_auto_responders_stop_at_the_per_sender_limit_when_headers_are_stripped() {
+    let (a, b, rounds) = exchange("loopx", strip_loop_headers).await;
+    eprintln!("loop without headers: A sent {a}, B sent {b}, in {rounds} rounds");
+    // Each side answers the other at most `limit` (5) times in the window, then stops.
+    assert_eq!((a, b), (5, 5));
+}
