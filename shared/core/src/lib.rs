@@ -12,6 +12,9 @@
 //! - [`ports`]: every trait adapters implement (stores, blobs, queues, secrets, mailbox, CRM).
 //! - [`bounds`]: bounds on every content-derived value, applied before the first write.
 //! - [`parse`]: raw RFC 5322 bytes to a [`parse::ParsedEmail`], or a quarantine reason.
+//! - [`signals`]: the headers loop safety reads (Auto-Submitted, Precedence, Return-Path,
+//!   spam verdicts, `X-Mailroom-Id`), kept on the email at parse time.
+//! - [`bounce`]: what a bounce (DSN or mailer-daemon mail) says about the mail it returns.
 //! - [`ids`]: Message-ID handling, the email identity used for dedupe, synthetic ids.
 //! - [`limits`]: tunables with their validation.
 //! - [`schedule`]: which accounts a scheduler tick polls (adaptive interval, back-off).
@@ -27,6 +30,7 @@
 //! the operator CLI, and in tests with the fakes.
 
 pub mod admin;
+pub mod bounce;
 pub mod bounds;
 pub mod cases;
 pub mod error;
@@ -44,6 +48,7 @@ pub mod poll;
 pub mod ports;
 pub mod records;
 pub mod schedule;
+pub mod signals;
 pub mod types;
 
 /// Version stamped on every stored item and queue message this release writes.
