@@ -22,6 +22,8 @@
 //! - [`ingest`]: one pointer's ingest: parse, dedupe, quarantine.
 //! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.
 //! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
+//! - [`dispatch`]: what ingest's events lead to: auto-replies with loop safety (R-A),
+//!   bounces, notifications.
 //! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
 //! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
 //! - [`memory`]: in-memory fakes of the ports, with their own tests.
@@ -33,6 +35,7 @@ pub mod admin;
 pub mod bounce;
 pub mod bounds;
 pub mod cases;
+pub mod dispatch;
 pub mod error;
 pub mod filters;
 pub mod ids;
