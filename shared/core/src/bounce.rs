@@ -12,7 +12,8 @@
 //!   has `X-Failed-Recipients`, or it has an empty Return-Path and a bounce's subject. The
 //!   recipients then come from `X-Failed-Recipients`, else from lines of the text that name
 //!   an address alone (`<a@b>:`); the original's Message-ID from an attached original or a
-//!   `Message-ID:` line of the copy quoted in the text.
+//!   `Message-ID:` line of the copy quoted in the text. (A DSN whose report names no
+//!   recipient at all is read the same way; one that names only successes marks nobody.)
 //!
 //! A recipient's failure is permanent when its Status is 5.x.x, transient when 4.x.x (RFC 3463
 //! classes; the status says more about the address than the action: Postfix reports a message
@@ -179,6 +180,8 @@ pub(crate) fn read(m: &Message<'_>, cx: &Context<'_>) -> Option<BounceInfo> {
     });
     let mut report_original: Option<String> = None;
     let mut status_read = false;
+    // A report that names its recipients is trusted, also when it names only successes.
+    let mut report_named = false;
     for part in m.parts.iter().skip(1) {
         let Some(ct) = part.content_type() else {
             continue;
@@ -194,6 +197,7 @@ pub(crate) fn read(m: &Message<'_>, cx: &Context<'_>) -> Option<BounceInfo> {
                 for (i, group) in groups(&text).iter().enumerate() {
                     let get = |n: &str| field(group, n);
                     if get("Final-Recipient").is_some() || get("Original-Recipient").is_some() {
+                        report_named = true;
                         b.report_recipient(&get);
                     } else if i == 0 {
                         report_original =
@@ -228,7 +232,7 @@ pub(crate) fn read(m: &Message<'_>, cx: &Context<'_>) -> Option<BounceInfo> {
         });
     }
     let text = prefix(cx.text, bounds::BOUNCE_TEXT_SCAN_BYTES);
-    if b.recipients.is_empty() && b.dropped == 0 {
+    if b.recipients.is_empty() && !report_named {
         b.text_recipients(text, cx);
     }
     if b.original.is_none() {
