@@ -566,6 +566,51 @@ mod tests {
     }
 
     #[test]
+    fn hostile_reports_are_bounded() {
+        let long = "x".repeat(100_000);
+        let raw = format!(
+            "From: MAILER-DAEMON@mx.example\r\nMessage-ID: <b@mx.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; a@x.example\r\nAction: {long}\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; {long}\r\n\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{long}@x.example>\r\nX-Mailroom-Id: {long}\r\n--B--\r\n"
+        );
+        let p = crate::parse::parse(raw.as_bytes()).unwrap();
+        let b = p.bounce_of.expect("a bounce");
+        assert!(p.bounce);
+        assert_eq!(
+            b.original_message_id.unwrap().len(),
+            bounds::ORIGINAL_ID_BYTES
+        );
+        assert_eq!(
+            b.original_mailroom_id.unwrap().len(),
+            bounds::MAILROOM_ID_BYTES
+        );
+        let r = &b.recipients[0];
+        assert_eq!(r.address, "a@x.example");
+        assert!(r.permanent, "5.1.1 decides, whatever the action says");
+        assert_eq!(r.action.as_ref().unwrap().len(), bounds::SIGNAL_VALUE_BYTES);
+        assert_eq!(
+            r.diagnostic.as_ref().unwrap().len(),
+            bounds::DIAGNOSTIC_BYTES
+        );
+    }
+
+    #[test]
+    fn mail_that_is_no_bounce_has_no_bounce_facts() {
+        let p = crate::parse::parse(
+            b"From: ann@x.example\r\nReturn-Path: <>\r\nSubject: hello\r\n\r\nnothing failed\r\n",
+        )
+        .unwrap();
+        assert_eq!((p.bounce, p.bounce_of), (false, None));
+        let p = crate::parse::parse(
+            b"From: ann@x.example\r\nReturn-Path: <>\r\nSubject: Undeliverable: hello\r\n\r\n<b@y.example>: gone\r\n",
+        )
+        .unwrap();
+        let b = p
+            .bounce_of
+            .expect("an empty Return-Path and a bounce's subject");
+        assert_eq!(b.source, BounceSource::BestEffort);
+        assert_eq!(b.recipients[0].address, "b@y.example");
+    }
+
+    #[test]
     fn field_groups_unfold() {
         let g = groups("\nReporting-MTA: dns; a\n\nFinal-Recipient: rfc822; b@x.example\nDiagnostic-Code: smtp; 550\n  user unknown\n");
         assert_eq!(g.len(), 2);
