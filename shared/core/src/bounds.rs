@@ -11,6 +11,9 @@
 //! | In-Reply-To, References       | 20 ids; root + newest, 32 KiB | 400 KB items, BatchGetItem size |
 //! | attachments stored            | 100 (the rest: `attachments_skipped`) | 400 KB items, S3 request count |
 //! | attachment name, type, cid    | 255 B, 128 B, 256 B         | 400 KB items; S3 keys (keys.rs)   |
+//! | loop signals (signals.rs)     | keywords 64 B, 16 tokens, `X-Mailroom-Id` 256 B, Return-Path 320 B | 400 KB items |
+//! | bounce facts (bounce.rs)      | 20 recipients, de-duplicated (the rest counted); original id 2 KiB; diagnostic 256 B | 400 KB items |
+//! | report parts read             | 256 KiB of a delivery-status part, 64 KiB of a text body | CPU per message |
 //!
 //! Dedupe is unaffected: the email id is computed from the values as received, before they are
 //! bounded.
@@ -30,6 +33,20 @@ pub const ATTACHMENTS: usize = 100;
 pub const FILENAME_BYTES: usize = 255;
 pub const CONTENT_TYPE_BYTES: usize = 128;
 pub const CONTENT_ID_BYTES: usize = 256;
+/// A header keyword kept as a loop signal (`Auto-Submitted`, `Precedence`, a DSN `Action`).
+pub const SIGNAL_VALUE_BYTES: usize = 64;
+/// `X-Auto-Response-Suppress` tokens kept.
+pub const SUPPRESS_TOKENS: usize = 16;
+pub const MAILROOM_ID_BYTES: usize = 256;
+/// Failed recipients kept per bounce; a report naming more counts the rest.
+pub const BOUNCE_RECIPIENTS: usize = 20;
+/// The bounced original's Message-ID: real ones are far shorter; a longer one matches nothing.
+pub const ORIGINAL_ID_BYTES: usize = 2 * 1024;
+pub const DIAGNOSTIC_BYTES: usize = 256;
+/// How much of a `message/delivery-status` part is read.
+pub const REPORT_SCAN_BYTES: usize = 256 * 1024;
+/// How much of a bounce's text body the best-effort reading scans.
+pub const BOUNCE_TEXT_SCAN_BYTES: usize = 64 * 1024;
 
 /// What bounding dropped, so ingest can mark the email (nothing is silently lost: the raw
 /// message stays in S3).

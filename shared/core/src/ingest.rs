@@ -241,6 +241,8 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             list: p.list,
             bounce: p.bounce,
             dmarc_fail: p.dmarc_fail,
+            signals: p.signals.clone(),
+            bounce_of: p.bounce_of.clone(),
             parent: None,
             case: None,
             teams: Vec::new(),

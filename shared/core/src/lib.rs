@@ -12,6 +12,9 @@
 //! - [`ports`]: every trait adapters implement (stores, blobs, queues, secrets, mailbox, CRM).
 //! - [`bounds`]: bounds on every content-derived value, applied before the first write.
 //! - [`parse`]: raw RFC 5322 bytes to a [`parse::ParsedEmail`], or a quarantine reason.
+//! - [`signals`]: the headers loop safety reads (Auto-Submitted, Precedence, Return-Path,
+//!   spam verdicts, `X-Mailroom-Id`), kept on the email at parse time.
+//! - [`bounce`]: what a bounce (DSN or mailer-daemon mail) says about the mail it returns.
 //! - [`ids`]: Message-ID handling, the email identity used for dedupe, synthetic ids.
 //! - [`limits`]: tunables with their validation.
 //! - [`schedule`]: which accounts a scheduler tick polls (adaptive interval, back-off).
@@ -19,7 +22,8 @@
 //! - [`ingest`]: one pointer's ingest: parse, dedupe, quarantine.
 //! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.
 //! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
-//! - [`dispatch`]: auto-replies and loop safety, bounces, notifications (SPEC 7, 8).
+//! - [`dispatch`]: what ingest's events lead to: auto-replies with loop safety (R-A),
+//!   bounces, notifications.
 //! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
 //! - [`access`]: who may read what (R-P4).
 //! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
@@ -30,6 +34,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod bounce;
 pub mod bounds;
 pub mod cases;
 pub mod dispatch;
@@ -48,6 +53,7 @@ pub mod poll;
 pub mod ports;
 pub mod records;
 pub mod schedule;
+pub mod signals;
 pub mod types;
 
 /// Version stamped on every stored item and queue message this release writes.

@@ -315,6 +315,13 @@ pub struct EmailRecord {
     /// The receiving server recorded `dmarc=fail` (Authentication-Results): no `[#N]` trust.
     #[serde(default)]
     pub dmarc_fail: bool,
+    /// The headers loop safety reads (R-A2); `auto_submitted` and `list` agree with them.
+    /// Emails stored before they existed read as having none.
+    #[serde(default)]
+    pub signals: crate::signals::LoopSignals,
+    /// What a bounce says about the mail it returns (R-A4); set exactly when `bounce` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_of: Option<crate::bounce::BounceInfo>,
     /// The record this email is filed under (R-L).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<crate::records::RecordRef>,

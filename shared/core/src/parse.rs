@@ -37,10 +37,14 @@ pub struct ParsedEmail {
     pub auto_submitted: bool,
     /// List or bulk mail: `List-Id`, `List-Unsubscribe`, or `Precedence` list/bulk/junk.
     pub list: bool,
-    /// A delivery status notification: `multipart/report; report-type=delivery-status` (R-A4).
+    /// A bounce (R-A4): a delivery status notification, or mailer-daemon mail read as one;
+    /// exactly when `bounce_of` is set.
     pub bounce: bool,
     /// Authentication-Results of the receiving server says `dmarc=fail`.
     pub dmarc_fail: bool,
+    /// The headers loop safety reads (R-A2); `auto_submitted` and `list` derive from them.
+    pub signals: crate::signals::LoopSignals,
+    pub bounce_of: Option<crate::bounce::BounceInfo>,
     /// Empty when the message has no readable text (mail-parser derives it from HTML otherwise).
     pub text: String,
     pub html: Option<String>,
@@ -126,38 +130,10 @@ fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
         subject.as_deref().unwrap_or(""),
     );
 
-    let auto_submitted = header_text("Auto-Submitted")
-        .map(|v| {
-            let token = v
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            token != "no"
-        })
-        .unwrap_or(false)
-        || m.header_raw("X-Autoreply").is_some()
-        || m.header_raw("X-Autorespond").is_some();
-    let precedence = header_text("Precedence")
-        .map(|p| p.to_ascii_lowercase())
-        .unwrap_or_default();
-    let list = m.header_raw("List-Id").is_some()
-        || m.header_raw("List-Unsubscribe").is_some()
-        || matches!(precedence.as_str(), "list" | "bulk" | "junk");
-    let bounce = m
-        .root_part()
-        .content_type()
-        .map(|ct| {
-            ct.ctype().eq_ignore_ascii_case("multipart")
-                && ct
-                    .subtype()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-                && ct
-                    .attribute("report-type")
-                    .is_some_and(|r| r.eq_ignore_ascii_case("delivery-status"))
-        })
-        .unwrap_or(false);
+    // The loop signals decide the older flags, so the two never disagree.
+    let signals = crate::signals::read(m);
+    let auto_submitted = signals.is_auto_submitted();
+    let list = signals.is_list();
 
     let dmarc_fail = m
         .header_values("Authentication-Results")
@@ -172,6 +148,19 @@ fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
         .filter_map(|i| m.body_text(i))
         .collect::<Vec<_>>()
         .join("\n");
+    let to = m.to().map(addrs).unwrap_or_default();
+    let bounce_of = crate::bounce::read(
+        m,
+        &crate::bounce::Context {
+            message_id: &message_id,
+            from: from.as_ref(),
+            to: &to,
+            subject: subject.as_deref(),
+            text: &text,
+            null_sender: signals.return_path == crate::signals::ReturnPath::Empty,
+        },
+    );
+    let bounce = bounce_of.is_some();
     let html = if m.html_body_count() > 0 && m.html_bodies().any(|p| p.is_text_html()) {
         m.body_html(0).map(|h| h.into_owned())
     } else {
@@ -196,7 +185,7 @@ fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
         synthetic_id,
         subject,
         from,
-        to: m.to().map(addrs).unwrap_or_default(),
+        to,
         cc: m.cc().map(addrs).unwrap_or_default(),
         reply_to: m.reply_to().map(addrs).unwrap_or_default(),
         date,
@@ -206,6 +195,8 @@ fn from_message(m: &Message<'_>, raw: &[u8]) -> ParsedEmail {
         list,
         bounce,
         dmarc_fail,
+        signals,
+        bounce_of,
         text,
         html,
         attachments,

@@ -18,7 +18,9 @@ use mailroom_core::records::*;
 use mailroom_core::types::CaseNumber;
 
 /// Every rule the specs must show both firing and not firing.
-const RULES: [&str; 7] = ["R-L1", "R-L2", "R-L3", "R-C1", "R-C3", "R-C5", "R-C6"];
+const RULES: [&str; 8] = [
+    "R-L1", "R-L2", "R-L3", "R-A4", "R-C1", "R-C3", "R-C5", "R-C6",
+];
 
 enum Step {
     /// A `given` line, split into words, applied when reached (so it may follow a message).
@@ -517,7 +519,9 @@ async fn run(spec: &Spec) -> Result<(), String> {
         return Err("no expect line".into());
     }
     // A linking rule tagged as firing must have fired; as not firing, not on the last email.
-    for (rule, fires) in spec.rules.iter().filter(|(r, _)| r.starts_with("R-L")) {
+    // R-A4 is one: a bounce linked through the original it returns.
+    let linking = |r: &str| r.starts_with("R-L") || r == "R-A4";
+    for (rule, fires) in spec.rules.iter().filter(|(r, _)| linking(r)) {
         let any = w.fired.contains(&Some(rule.as_str()));
         let last = w.fired.last().copied().flatten() == Some(rule.as_str());
         if *fires && !any {

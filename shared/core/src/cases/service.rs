@@ -163,8 +163,9 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
             .filter(|s| s.create_case && account.kind == AccountKind::Group);
         let case_number = found.parent.as_ref().and_then(RecordRef::case_number);
         // R-C1, R-C5: auto-replies and bounces never open a case.
-        let may_create =
-            settings.is_some() && case_number.is_none() && !(email.auto_submitted || email.bounce);
+        let may_create = settings.is_some()
+            && case_number.is_none()
+            && !(email.auto_submitted || email.bounce || email.bounce_of.is_some());
         // R-L3: the sender's records (also the new case's account and contact). A reply that
         // already found its case needs neither.
         let sender = if found.parent.is_none() || may_create {
@@ -222,6 +223,13 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         // R-L1: any id it replies to or references, nearest first.
         let mut ids: Vec<String> = email.in_reply_to.clone();
         ids.extend(email.references.iter().rev().cloned());
+        // R-A4: a bounce answers the email it returns, nearer than anything it references.
+        let bounced = email
+            .bounce_of
+            .as_ref()
+            .and_then(|b| b.original_message_id.clone())
+            .filter(|id| !ids.contains(id));
+        ids.splice(0..0, bounced.clone());
         ids.retain(|id| id != &email.message_id);
         ids.dedup();
         if !ids.is_empty() {
@@ -231,7 +239,11 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                     found.thread.get_or_insert_with(|| entry.thread_key.clone());
                     if let Some(parent) = &entry.parent {
                         found.parent = Some(self.resolve(parent.clone()).await?);
-                        found.rule = Some("R-L1");
+                        // Found only through the bounce's original: say so.
+                        found.rule = Some(match bounced.as_ref() == Some(id) {
+                            true => "R-A4",
+                            false => "R-L1",
+                        });
                         found.thread = Some(entry.thread_key.clone());
                         return Ok(found);
                     }

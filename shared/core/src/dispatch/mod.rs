@@ -3,7 +3,7 @@
 
 pub mod audience;
 pub mod feedback;
+pub mod loops;
 pub mod records;
-
 pub mod settings;
 pub mod template;
