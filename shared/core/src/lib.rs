@@ -20,6 +20,7 @@
 //! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.
 //! - [`cases`]: linking (R-L) and email-to-case with assignment (R-C).
 //! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
+//! - [`dispatch`]: what Mailroom sends: raw MIME messages, auto-reply templates.
 //! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
 //! - [`memory`]: in-memory fakes of the ports, with their own tests.
 //!
@@ -29,6 +30,7 @@
 pub mod admin;
 pub mod bounds;
 pub mod cases;
+pub mod dispatch;
 pub mod error;
 pub mod filters;
 pub mod ids;

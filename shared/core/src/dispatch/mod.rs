@@ -1,0 +1,4 @@
+//! Dispatch: what Mailroom sends (auto-replies, notifications) and how it is written.
+
+pub mod mime;
+pub mod template;
