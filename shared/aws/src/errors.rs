@@ -1,5 +1,5 @@
 //! SDK errors to the core's [`StoreError`], classified once for every adapter (DynamoDB, S3,
-//! SQS, KMS): the Lambda glue retries a transient failure and quarantines a message whose
+//! SQS, KMS, SES): the Lambda glue retries a transient failure and quarantines a message whose
 //! failure is permanent, so the class decides between "try again" and "give up now".
 //!
 //! Transient: throttling, 5xx, timeouts, network and dispatch failures. Permanent: a request the
@@ -35,6 +35,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "KMSInternalException",
     "DependencyTimeoutException",
     "LimitExceededException",
+    // SES (and LimitExceededException, above: a sending rate or quota)
+    "TooManyRequestsException",
     // Credentials expire and are refreshed: the next try has new ones.
     "ExpiredToken",
     "ExpiredTokenException",
@@ -61,6 +63,14 @@ const PERMANENT_CODES: &[&str] = &[
     "InvalidCiphertextException",
     "IncorrectKeyException",
     "InvalidKeyUsageException",
+    // SES: the message or the account is refused as it stands (rejected content, an unverified
+    // sender or MAIL FROM domain, a suspended or paused account, a malformed request). Sending
+    // again changes nothing until someone acts; the error carries SES's words.
+    "MessageRejected",
+    "MailFromDomainNotVerifiedException",
+    "AccountSuspendedException",
+    "SendingPausedException",
+    "BadRequestException",
 ];
 
 /// The class of a service's answer, from its error code and HTTP status.

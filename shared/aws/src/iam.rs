@@ -29,12 +29,16 @@ use mailroom_core::keys::{
     USERS_PK,
 };
 
-/// Who makes the calls. The three functions' names are their logical ids in `template.yaml`.
+/// Who makes the calls. The functions' names are their logical ids in `template.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Principal {
     Scheduler,
     Poller,
     Ingest,
+    /// Auto-replies and notifications (issue 9). Its rows are stated before the function is in
+    /// `template.yaml`, so it is not in [`Principal::FUNCTIONS`] yet: it joins them when the
+    /// template declares it, and the template test then holds its policy to these rows.
+    Dispatch,
     /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
     /// all three), so an operator's role needs every row. Not in the template.
     Cli,
@@ -50,6 +54,7 @@ impl Principal {
             Principal::Scheduler => Some("scheduler"),
             Principal::Poller => Some("poller"),
             Principal::Ingest => Some("ingest"),
+            Principal::Dispatch => Some("dispatch"),
             Principal::Cli => None,
         }
     }
@@ -84,6 +89,10 @@ pub enum Resource {
     EventSource(&'static str),
     /// The stack's key (`MailroomKey`), used as stated.
     Key(Via),
+    /// SES sending identities (addresses and domains):
+    /// `arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*`. Group addresses
+    /// are added at run time, so no narrower ARN can be stated in the template.
+    Identities,
     /// Creating the local stack's resources (`mailroom local up`); never in a deployed stack.
     LocalStack,
 }
@@ -109,8 +118,8 @@ const TABLE_KEY: &[&str] = &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*
 /// with a bucket key, writes may need `Decrypt` too.
 const BUCKET_KEY: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
 
-use Principal::{Cli, Ingest, Poller, Scheduler};
-use Resource::{Bucket, EventSource, Key, LocalStack, Objects, Queue, Table};
+use Principal::{Cli, Dispatch, Ingest, Poller, Scheduler};
+use Resource::{Bucket, EventSource, Identities, Key, LocalStack, Objects, Queue, Table};
 
 /// Every grant the code needs, by principal. Keep it in step with the calls: the template test
 /// reads it both ways.
@@ -356,6 +365,16 @@ pub const GRANTS: &[Grant] = &[
         keys: &[],
         by: "raw/, quarantine/ and bodies/ reads; bodies/, attachments/, quarantine/ writes",
     },
+    // ---- dispatch: auto-replies and notification emails (issue 9) ----
+    Grant {
+        who: Dispatch,
+        // SES v2 authorises SendEmail with raw content as ses:SendRawEmail too: AWS's denial
+        // names that action for the SendEmail operation (see the closing note of issue 9).
+        actions: &["ses:SendEmail", "ses:SendRawEmail"],
+        on: Identities,
+        keys: &[],
+        by: "SesMailer::send_raw (SESv2 SendEmail, raw content) from a verified group address",
+    },
     // ---- the CLI alone (an operator's role; not in the template) ----
     Grant {
         who: Cli,
@@ -441,6 +460,13 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         who: Cli,
+        actions: &["ses:CreateEmailIdentity", "ses:GetEmailIdentity"],
+        on: Identities,
+        keys: &[],
+        by: "SesMailer::verify_identity (`mailroom account add-group` verifies the group address)",
+    },
+    Grant {
+        who: Cli,
         actions: &["s3:ListBucket"],
         on: Bucket,
         keys: &[],
@@ -507,6 +533,9 @@ pub fn is_write(action: &str) -> bool {
         "kms:Encrypt",
         "kms:GenerateDataKey",
         "kms:GenerateDataKey*",
+        "ses:SendEmail",
+        "ses:SendRawEmail",
+        "ses:CreateEmailIdentity",
     ];
     WRITES.iter().any(|w| w.eq_ignore_ascii_case(action)) || action.ends_with(":*")
 }

@@ -1,13 +1,13 @@
 //! AWS adapters for the core's ports: DynamoDB (accounts, emails, quarantine, filters, records,
 //! cases), S3 (raw mail, bodies, attachments), SQS (poll jobs, ingest pointers), KMS (credential
-//! envelope encryption).
+//! envelope encryption), SES v2 (raw sends, sending identities).
 //!
 //! # Layout
 //! - [`config`]: every setting, from the environment, validated at load with the field named.
 //! - [`errors`]: SDK errors to the core's `StoreError`, classified transient or permanent once
 //!   for every adapter.
 //! - [`dynamo`]: the DynamoDB adapter, a file per entity, with the table's key schema in its doc.
-//! - [`blobs`], [`queue`], [`secrets`]: one adapter each.
+//! - [`blobs`], [`queue`], [`secrets`], [`ses`]: one adapter each.
 //! - [`provision`]: creates the resources `template.yaml` declares, for the local stack, and
 //!   the credential data key.
 //! - [`iam`]: the actions, partitions and prefixes each function uses, in one table that
@@ -24,12 +24,14 @@ pub mod iam;
 pub mod provision;
 pub mod queue;
 pub mod secrets;
+pub mod ses;
 
 pub use blobs::S3Blobs;
 pub use config::{Config, Resources};
 pub use dynamo::DynamoStore;
 pub use queue::SqsQueue;
 pub use secrets::KmsSecretBox;
+pub use ses::SesMailer;
 
 /// Every SDK client, built once per process (per Lambda instance) from one SDK config.
 #[derive(Clone, Debug)]
@@ -38,6 +40,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub kms: aws_sdk_kms::Client,
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl Clients {
@@ -51,6 +54,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3),
             kms: aws_sdk_kms::Client::new(sdk),
+            ses: aws_sdk_sesv2::Client::new(sdk),
         }
     }
 
@@ -89,6 +93,8 @@ pub struct Adapters {
     pub ingest_queue: SqsQueue,
     pub dispatch_queue: SqsQueue,
     pub secrets: KmsSecretBox,
+    /// Outgoing mail: auto-replies and notification emails (dispatch), identity checks (CLI).
+    pub mailer: SesMailer,
     /// What ingest read recently; kept as long as the adapters (a Lambda instance).
     pub intake_cache: mailroom_core::intake::IntakeCache,
     pub config: Config,
@@ -109,6 +115,7 @@ impl Adapters {
                 &r.table,
                 clients.dynamodb.clone(),
             ),
+            mailer: SesMailer::new(clients.ses.clone()),
             intake_cache: mailroom_core::intake::IntakeCache::new(std::time::Duration::from_secs(
                 config.limits.ingest_cache_seconds,
             )),
@@ -179,13 +186,15 @@ impl Clients {
         let sqs = self.sqs.config().to_builder();
         let s3 = self.s3.config().to_builder();
         let kms = self.kms.config().to_builder();
+        let ses = self.ses.config().to_builder();
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 dynamodb.interceptor(interceptor.clone()).build(),
             ),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.interceptor(interceptor.clone()).build()),
             s3: aws_sdk_s3::Client::from_conf(s3.interceptor(interceptor.clone()).build()),
-            kms: aws_sdk_kms::Client::from_conf(kms.interceptor(interceptor).build()),
+            kms: aws_sdk_kms::Client::from_conf(kms.interceptor(interceptor.clone()).build()),
+            ses: aws_sdk_sesv2::Client::from_conf(ses.interceptor(interceptor).build()),
         }
     }
 

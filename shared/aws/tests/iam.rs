@@ -68,6 +68,8 @@ enum Target {
     Objects(String),
     Queue(String),
     Key,
+    /// SES identities (`...:identity/*`).
+    Identities,
     Everything,
 }
 
@@ -80,6 +82,7 @@ impl std::fmt::Display for Target {
             Target::Objects(p) => write!(f, "MailroomBucket/{p}*"),
             Target::Queue(q) => write!(f, "{q}"),
             Target::Key => write!(f, "MailroomKey"),
+            Target::Identities => write!(f, "SES identity/*"),
             Target::Everything => write!(f, "*"),
         }
     }
@@ -109,6 +112,8 @@ fn target(t: &Value, r: &Value) -> Result<Target, String> {
             let s = v.as_str().unwrap_or_default();
             if let Some(index) = s.strip_prefix("${MailroomTable.Arn}/index/") {
                 Ok(Target::Index(index.to_string()))
+            } else if s == "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*" {
+                Ok(Target::Identities)
             } else if let Some(prefix) = s.strip_prefix("${MailroomBucket.Arn}/") {
                 let prefix = prefix.strip_suffix('*').ok_or(format!("!Sub {s}"))?;
                 Ok(Target::Objects(prefix.to_string()))
@@ -225,6 +230,7 @@ fn describe(on: Resource) -> String {
         Resource::Objects(p) => format!("MailroomBucket/{p}*"),
         Resource::Queue(q) | Resource::EventSource(q) => q.into(),
         Resource::Key(via) => format!("MailroomKey ({})", via_name(via)),
+        Resource::Identities => "SES identity/*".into(),
         Resource::LocalStack => "the local stack".into(),
     }
 }
@@ -246,6 +252,7 @@ fn covers(target: &Target, on: Resource) -> bool {
         (Target::Objects(p), Resource::Objects(n)) => n.starts_with(p.as_str()),
         (Target::Queue(q), Resource::Queue(n)) => q == n,
         (Target::Key, Resource::Key(_)) => true,
+        (Target::Identities, Resource::Identities) => true,
         _ => false,
     }
 }
@@ -327,6 +334,7 @@ fn extra(who: Principal, granted: &[Granted]) -> Vec<String> {
                         (Target::Objects(p), Resource::Objects(n)) => p == n,
                         (Target::Queue(q), Resource::Queue(n)) => q == n,
                         (Target::Key, Resource::Key(_)) => true,
+                        (Target::Identities, Resource::Identities) => true,
                         _ => false,
                     })
                     .collect();
@@ -602,5 +610,38 @@ fn raw_messages_outlive_the_ingest_dead_letter_queue() {
         "raw/ may expire after {least} days, before a pointer in the ingest DLQ does \
          ({needed} days needed: DLQ retention + {} days margin)",
         iam::RAW_RETENTION_MARGIN_DAYS
+    );
+}
+
+/// Dispatch is not in the template yet (issue 9): its SES rows are checked against the
+/// statement it will need, so the check already reads the identity ARN when the function lands.
+#[test]
+fn the_dispatch_send_grant_is_read_from_an_identity_statement() {
+    let t = template();
+    let parse = |actions: &str| -> Vec<Granted> {
+        let s: Value = serde_norway::from_str(&format!(
+            "Sid: Send\nEffect: Allow\nAction: [{actions}]\nResource: !Sub \
+             \"arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:identity/*\"\n"
+        ))
+        .unwrap();
+        vec![statement(&t, &s).unwrap()]
+    };
+    let both = parse("ses:SendEmail, ses:SendRawEmail");
+    assert!(missing(Principal::Dispatch, &both).is_empty());
+    assert!(extra(Principal::Dispatch, &both).is_empty());
+
+    let no_raw = parse("ses:SendEmail");
+    let p = missing(Principal::Dispatch, &no_raw);
+    assert!(
+        p.iter()
+            .any(|p| p.contains("dispatch lacks ses:SendRawEmail on SES identity/*")),
+        "{p:#?}"
+    );
+    let wider = parse("ses:SendEmail, ses:SendRawEmail, ses:DeleteEmailIdentity");
+    let p = extra(Principal::Dispatch, &wider);
+    assert!(
+        p.iter()
+            .any(|p| p.contains("dispatch is granted ses:DeleteEmailIdentity on SES identity/*")),
+        "{p:#?}"
     );
 }

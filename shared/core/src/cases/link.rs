@@ -6,17 +6,24 @@ use crate::types::CaseNumber;
 
 /// The first `[#N]` in a subject that names a case number.
 pub fn case_tag(subject: &str) -> Option<CaseNumber> {
-    let mut rest = subject;
-    while let Some(i) = rest.find("[#") {
-        let after = &rest[i + 2..];
-        if let Some(end) = after.find(']') {
-            if let Ok(n) = after[..end].parse::<CaseNumber>() {
-                return Some(n);
+    case_tags(subject).first().map(|(_, n)| *n)
+}
+
+/// Every `[#N]` in a subject that names a case number, with its byte range, in order. The one
+/// reading of tags: `dispatch::template::tag_subject` writes subjects by it too.
+pub fn case_tags(subject: &str) -> Vec<(std::ops::Range<usize>, CaseNumber)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = subject[from..].find("[#") {
+        let inner = from + i + 2;
+        if let Some(end) = subject[inner..].find(']') {
+            if let Ok(n) = subject[inner..inner + end].parse::<CaseNumber>() {
+                out.push((from + i..inner + end + 1, n));
             }
         }
-        rest = after;
+        from = inner;
     }
-    None
+    out
 }
 
 /// The thread an email belongs to: the root of its References, else what it replies to,
