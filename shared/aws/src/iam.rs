@@ -25,24 +25,29 @@
 //!   and visibility changes on that queue to the role; the template states no such statement.
 
 use mailroom_core::keys::{
-    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK, SKIPPED_PK, TEAMS_PK,
-    USERS_PK,
+    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FAILING_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK, SENT_PK,
+    SKIPPED_PK, SUPPRESSED_PK, TEAMS_PK, USERS_PK,
 };
 
-/// Who makes the calls. The three functions' names are their logical ids in `template.yaml`.
+/// Who makes the calls. The functions' names are their logical ids in `template.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Principal {
     Scheduler,
     Poller,
     Ingest,
+    Dispatch,
     /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
     /// all three), so an operator's role needs every row. Not in the template.
     Cli,
 }
 
 impl Principal {
-    pub const FUNCTIONS: [Principal; 3] =
-        [Principal::Scheduler, Principal::Poller, Principal::Ingest];
+    pub const FUNCTIONS: [Principal; 4] = [
+        Principal::Scheduler,
+        Principal::Poller,
+        Principal::Ingest,
+        Principal::Dispatch,
+    ];
 
     /// The function's logical id in `template.yaml` (`None` for the CLI).
     pub fn logical_id(self) -> Option<&'static str> {
@@ -50,6 +55,7 @@ impl Principal {
             Principal::Scheduler => Some("scheduler"),
             Principal::Poller => Some("poller"),
             Principal::Ingest => Some("ingest"),
+            Principal::Dispatch => Some("dispatch"),
             Principal::Cli => None,
         }
     }
@@ -109,7 +115,7 @@ const TABLE_KEY: &[&str] = &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*
 /// with a bucket key, writes may need `Decrypt` too.
 const BUCKET_KEY: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
 
-use Principal::{Cli, Ingest, Poller, Scheduler};
+use Principal::{Cli, Dispatch, Ingest, Poller, Scheduler};
 use Resource::{Bucket, EventSource, Key, LocalStack, Objects, Queue, Table};
 
 /// Every grant the code needs, by principal. Keep it in step with the calls: the template test
@@ -349,6 +355,58 @@ pub const GRANTS: &[Grant] = &[
         keys: &[],
         by: "raw/, quarantine/ and bodies/ reads; bodies/, attachments/, quarantine/ writes",
     },
+    // ---- dispatch: DispatchStore and Followers (the dispatch service's other reads are
+    // its own rows) ----
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:GetItem"],
+        on: Table,
+        keys: &[SENT_PK],
+        by: "DispatchStore::sent (the idempotency record of a send)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:PutItem"],
+        on: Table,
+        keys: &[SENT_PK, SUPPRESSED_PK, "NOTIF#", FAILING_PK, "FOLLOW#"],
+        by: "put_sent, put_suppressed, put_notifications (one conditional put, or conditional \
+             puts in transactions), mark_failing; Followers::follow (a new case's assignee)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:UpdateItem"],
+        on: Table,
+        keys: &["RATE#"],
+        by: "DispatchStore::take_allowance (one conditional ADD per auto-reply, R-A3)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:BatchGetItem"],
+        on: Table,
+        keys: &["NOTIF#", FAILING_PK],
+        by: "put_notifications (which exist already); DispatchStore::failing",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:Query"],
+        on: Table,
+        keys: &["FOLLOW#"],
+        by: "Followers::followers (of the email's record and of its account, R-N1)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &[],
+        on: EventSource("DispatchQueue"),
+        keys: &[],
+        by: "its trigger: case.created / email.linked events",
+    },
+    Grant {
+        who: Dispatch,
+        actions: TABLE_KEY,
+        on: Key(Via::DynamoDb),
+        keys: &[],
+        by: "every table request",
+    },
     // ---- the CLI alone (an operator's role; not in the template) ----
     Grant {
         who: Cli,
@@ -372,9 +430,12 @@ pub const GRANTS: &[Grant] = &[
             "REC#",
             "STREAM#",
             "FOLLOW#",
+            SENT_PK,
+            SUPPRESSED_PK,
+            "NOTIF#",
         ],
         by: "the listings (accounts, users, teams, filters, skipped, quarantine, inbox, records, \
-             cases, streams, followers)",
+             cases, streams, followers; `sent list` and its suppressed, `notifications list`)",
     },
     Grant {
         who: Cli,
@@ -407,9 +468,10 @@ pub const GRANTS: &[Grant] = &[
         who: Cli,
         actions: &["dynamodb:UpdateItem"],
         on: Table,
-        keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK, "ADDR#"],
+        keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK, "ADDR#", "NOTIF#"],
         by: "reset_account, set_case_settings, set_case_status (with the assignee's load); \
-             create_account and ensure_address_index (an account's own-address entry)",
+             create_account and ensure_address_index (an account's own-address entry); \
+             DispatchStore::mark_read",
     },
     Grant {
         who: Cli,
