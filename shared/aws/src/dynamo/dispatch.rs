@@ -4,7 +4,8 @@
 //! `take_allowance`, `follow` one each; `failing` one BatchGetItem per 100 addresses (none for
 //! none); `put_notifications` one conditional PutItem for a single notification, else one
 //! BatchGetItem per 100 (which exist) and one TransactWriteItems per 100 of the new ones (600
-//! users: 6 + 6 requests; a redelivery: 6 reads, no write).
+//! users: 6 + 6 requests; a redelivery: 6 reads, no write; a delivery racing another: its
+//! cancelled transactions, each followed by one more BatchGetItem).
 
 use std::collections::HashSet;
 
@@ -79,7 +80,7 @@ impl DispatchStore for DynamoStore {
     /// One conditional UpdateItem on the bucket's item: the email joins the `ids` string set
     /// unless `limit` others are in it. DynamoDB evaluates the condition and the update as one
     /// step per item, so two emails racing for the last place get one place between them.
-    /// The item holds at most `limit` ids (an id is 64 hex digits: a limit in the thousands
+    /// The item holds at most `limit` ids (an id is 32 hex digits: a limit in the thousands
     /// still fits an item), and expires by TTL (`expires_at`) after the last count's `expires`.
     async fn take_allowance(
         &self,
@@ -119,9 +120,9 @@ impl DispatchStore for DynamoStore {
     /// Creates only what does not exist, so a read notification stays read. Several at once
     /// (one email's followers and inbox users): one consistent BatchGetItem per 100 says which
     /// exist, and the others are written as conditional puts in transactions of up to 100, so
-    /// a racing delivery of the same event can never overwrite one (a transaction that finds
-    /// one created meanwhile is cancelled, and its items are then put one by one, each only if
-    /// absent). The count of new ones is exact either way.
+    /// a racing delivery of the same event can never overwrite one: a transaction that finds
+    /// one created meanwhile is cancelled whole, and is retried with what is still absent. The
+    /// count of new ones is exact.
     async fn put_notifications(&self, notifications: &[Notification]) -> StoreResult<usize> {
         // One per user and key: the first of a batch wins, and DynamoDB refuses a key twice in
         // one BatchGetItem or transaction.
@@ -136,39 +137,9 @@ impl DispatchStore for DynamoStore {
                 .await?;
             return Ok(created as usize);
         }
-        let keys = unique
-            .iter()
-            .map(|n| notification_key(&n.user, &n.key))
-            .collect();
-        let existing: HashSet<(String, String)> = self
-            .batch_get(keys, "read notifications")
-            .await?
-            .iter()
-            .filter_map(|i| Some((get_s(i, "pk")?.clone(), get_s(i, "sk")?.clone())))
-            .collect();
-        let new: Vec<&Notification> = unique
-            .into_iter()
-            .filter(|n| !existing.contains(&(notification_pk(&n.user), notification_sk(&n.key))))
-            .collect();
         let mut created = 0;
-        for chunk in new.chunks(MAX_TRANSACTION_ITEMS) {
-            let ops = chunk
-                .iter()
-                .map(|n| self.put_op(notification_item(n), Some("attribute_not_exists(pk)")))
-                .collect();
-            match self.transact_or_refused(ops, "put notifications").await? {
-                Ok(()) => created += chunk.len(),
-                Err(_) => {
-                    for n in chunk {
-                        if self
-                            .put_if_absent(notification_item(n), "put notification")
-                            .await?
-                        {
-                            created += 1;
-                        }
-                    }
-                }
-            }
+        for chunk in self.absent(unique).await?.chunks(MAX_TRANSACTION_ITEMS) {
+            created += self.create_notifications(chunk).await?;
         }
         Ok(created)
     }
@@ -230,6 +201,60 @@ impl DispatchStore for DynamoStore {
             .filter(|(_, n)| failing.contains(*n))
             .map(|(a, _)| a.clone())
             .collect())
+    }
+}
+
+impl DynamoStore {
+    /// Those of `notifications` that do not exist (consistent reads, 100 keys a request).
+    async fn absent<'n>(
+        &self,
+        notifications: Vec<&'n Notification>,
+    ) -> StoreResult<Vec<&'n Notification>> {
+        let keys = notifications
+            .iter()
+            .map(|n| notification_key(&n.user, &n.key))
+            .collect();
+        let existing: HashSet<(String, String)> = self
+            .batch_get(keys, "read notifications")
+            .await?
+            .iter()
+            .filter_map(|i| Some((get_s(i, "pk")?.clone(), get_s(i, "sk")?.clone())))
+            .collect();
+        Ok(notifications
+            .into_iter()
+            .filter(|n| !existing.contains(&(notification_pk(&n.user), notification_sk(&n.key))))
+            .collect())
+    }
+
+    /// Creates up to 100 notifications that were absent when read, in one transaction of
+    /// conditional puts. Cancelled (another delivery created some, or wrote them at the same
+    /// moment), nothing of it was written: read again and retry with what is still absent. A
+    /// few rounds, then one conditional put each, so contention never fails the batch.
+    async fn create_notifications(&self, chunk: &[&Notification]) -> StoreResult<usize> {
+        let mut pending = chunk.to_vec();
+        for _ in 0..3 {
+            if pending.is_empty() {
+                return Ok(0);
+            }
+            let ops = pending
+                .iter()
+                .map(|n| self.put_op(notification_item(n), Some("attribute_not_exists(pk)")))
+                .collect();
+            match self.transact_or_refused(ops, "put notifications").await? {
+                Ok(()) => return Ok(pending.len()),
+                Err(_) => pending = self.absent(pending).await?,
+            }
+        }
+        let mut created = 0;
+        for n in pending {
+            if self
+                .put_if_absent(notification_item(n), "put notification")
+                .await?
+            {
+                created += 1;
+            }
+        }
+        Ok(created)
     }
 }
 
