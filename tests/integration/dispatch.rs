@@ -13,7 +13,7 @@ use mailroom_core::admin::NewRecord;
 use mailroom_core::dispatch::records::{NotificationKind, SentKind, SentRecord};
 use mailroom_core::dispatch::settings::AutoReply;
 use mailroom_core::model::{AccountKind, Secret, Security};
-use mailroom_core::ports::{AccountStore, DispatchStore, Followers};
+use mailroom_core::ports::{AccountStore, DispatchStore, EmailStore, Followers};
 use mailroom_core::records::{Contact, RecordKind, RecordRef};
 use mailroom_core::schedule::Selection;
 
@@ -154,7 +154,11 @@ async fn a_new_case_gets_one_auto_reply_with_rfc3834_headers_and_its_case_tag() 
         )])
         .await;
     let t = totals_for(&totals, "support");
-    assert_eq!((t.imported, t.cases_created, t.auto_replies), (1, 1, 1), "{t:?}");
+    assert_eq!(
+        (t.imported, t.cases_created, t.auto_replies),
+        (1, 1, 1),
+        "{t:?}"
+    );
     let sent = d.sent().await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     let s = &sent[0];
@@ -172,10 +176,19 @@ async fn a_new_case_gets_one_auto_reply_with_rfc3834_headers_and_its_case_tag() 
     let from = m.from().and_then(|f| f.first()).unwrap();
     assert_eq!(from.address(), Some(d.mb.user.as_str()));
     assert_eq!(from.name(), Some("Support Team"));
-    assert_eq!(header(&m, "Auto-Submitted").as_deref(), Some("auto-replied"));
-    assert_eq!(header(&m, "X-Auto-Response-Suppress").as_deref(), Some("All"));
+    assert_eq!(
+        header(&m, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert_eq!(
+        header(&m, "X-Auto-Response-Suppress").as_deref(),
+        Some("All")
+    );
     assert_eq!(header(&m, "X-Mailroom-Id").as_deref(), Some(s.id.as_str()));
-    assert_eq!(m.in_reply_to().as_text(), Some("printer-1@customer.example"));
+    assert_eq!(
+        m.in_reply_to().as_text(),
+        Some("printer-1@customer.example")
+    );
     assert_eq!(m.references().as_text(), Some("printer-1@customer.example"));
     assert_eq!(m.message_id(), Some(s.message_id.as_str()));
     let text = m.body_text(0).unwrap();
@@ -183,7 +196,10 @@ async fn a_new_case_gets_one_auto_reply_with_rfc3834_headers_and_its_case_tag() 
         text.contains("Hello Carol Customer, we have your message about Printer on fire (case 1: Printer on fire)."),
         "{text}"
     );
-    assert!(m.body_html(0).unwrap().contains("<p>Hello Carol Customer</p>"));
+    assert!(m
+        .body_html(0)
+        .unwrap()
+        .contains("<p>Hello Carol Customer</p>"));
 
     // A poll finding nothing new sends nothing; nor does a redelivered event.
     let again = d.poll().await;
@@ -243,7 +259,11 @@ async fn no_auto_reply(tag: &str, from: &str, extra: &str, reason: &str) {
     });
     let totals = d.receive(&[m]).await;
     let t = totals_for(&totals, "support");
-    assert_eq!((t.imported, t.auto_replies, t.suppressed), (1, 0, 1), "{t:?}");
+    assert_eq!(
+        (t.imported, t.auto_replies, t.suppressed),
+        (1, 0, 1),
+        "{t:?}"
+    );
     assert!(d.sent().await.is_empty());
     assert_eq!(d.suppressed_reasons().await, [reason]);
 }
@@ -314,7 +334,10 @@ async fn the_per_sender_limit_holds_within_its_window() {
     let store = &d.env.ctx.adapters().store;
     let mut settings = auto_reply();
     settings.limit = 2;
-    store.set_auto_reply("support", Some(&settings)).await.unwrap();
+    store
+        .set_auto_reply("support", Some(&settings))
+        .await
+        .unwrap();
     let mut msgs: Vec<Vec<u8>> = (0..4)
         .map(|i| {
             simple(
@@ -324,12 +347,23 @@ async fn the_per_sender_limit_holds_within_its_window() {
             )
         })
         .collect();
-    msgs.push(simple("arlim-x@other.example", "other@other.example", "Another"));
+    msgs.push(simple(
+        "arlim-x@other.example",
+        "other@other.example",
+        "Another",
+    ));
     d.receive(&msgs).await;
     let sent = d.sent().await;
-    let to_customer = sent.iter().filter(|s| s.to == ["customer@example.com"]).count();
+    let to_customer = sent
+        .iter()
+        .filter(|s| s.to == ["customer@example.com"])
+        .count();
     assert_eq!(to_customer, 2, "{sent:?}");
-    assert_eq!(sent.len(), 3, "the other sender has an allowance of its own");
+    assert_eq!(
+        sent.len(),
+        3,
+        "the other sender has an allowance of its own"
+    );
     assert_eq!(d.suppressed_reasons().await, ["rate_limit", "rate_limit"]);
     // Polling again (the same emails, redelivered or not) uses up nothing more.
     d.poll().await;
@@ -374,7 +408,11 @@ async fn a_bounce_is_linked_to_what_it_bounces_marks_the_address_and_is_never_an
     );
     let totals = d.receive(&[bounce]).await;
     let t = totals_for(&totals, "support");
-    assert_eq!((t.imported, t.cases_created, t.auto_replies), (1, 0, 0), "{t:?}");
+    assert_eq!(
+        (t.imported, t.cases_created, t.auto_replies),
+        (1, 0, 0),
+        "{t:?}"
+    );
     let store = &d.env.ctx.adapters().store;
     let email = store
         .list_emails()
@@ -383,7 +421,11 @@ async fn a_bounce_is_linked_to_what_it_bounces_marks_the_address_and_is_never_an
         .into_iter()
         .find(|e| e.message_id == "arbnc-dsn@mx.customer.example")
         .unwrap();
-    assert_eq!(email.parent, Some(RecordRef::case(1)), "linked to the bounced thread");
+    assert_eq!(
+        email.parent,
+        Some(RecordRef::case(1)),
+        "linked to the bounced thread"
+    );
     assert_eq!(
         store
             .failing(&["gone@customer.example".into()], Utc::now())
@@ -483,18 +525,32 @@ async fn followers_inbox_users_and_the_assignee_are_told_once_and_the_sender_nev
         } else {
             NotificationKind::Inbox
         };
-        assert_eq!(kinds(user).await, [(want, mail_id.clone(), false)], "{user}");
+        assert_eq!(
+            kinds(user).await,
+            [(want, mail_id.clone(), false)],
+            "{user}"
+        );
     }
     assert_eq!(
         kinds("cid").await,
         [(NotificationKind::Follower, mail_id.clone(), false)],
         "a follower not in To is told"
     );
-    assert!(kinds("dan").await.is_empty(), "dan is on Cc: he has the mail");
+    assert!(
+        kinds("dan").await.is_empty(),
+        "dan is on Cc: he has the mail"
+    );
     assert!(kinds("erin").await.is_empty());
-    assert_eq!(totals_for(&totals, "support").notifications, 3, "{totals:?}");
+    assert_eq!(
+        totals_for(&totals, "support").notifications,
+        3,
+        "{totals:?}"
+    );
     // The assignee follows the case now.
-    let followers = store.followers(&RecordRef::case(case.number.get())).await.unwrap();
+    let followers = store
+        .followers(&RecordRef::case(case.number.get()))
+        .await
+        .unwrap();
     assert_eq!(followers, [assignee.clone()]);
     // Polling again creates nothing twice.
     let totals = d.poll().await;
@@ -522,8 +578,12 @@ async fn a_skip_notification_filter_is_honoured() {
         folder: None,
     };
     store.add_filter(&quiet).await.unwrap();
-    d.receive(&[simple("ntfq-1@customer.example", "carol@customer.example", "Hi")])
-        .await;
+    d.receive(&[simple(
+        "ntfq-1@customer.example",
+        "carol@customer.example",
+        "Hi",
+    )])
+    .await;
     assert!(store.notifications("ann").await.unwrap().is_empty());
     assert_eq!(store.notifications("bob").await.unwrap().len(), 1);
 }
@@ -570,13 +630,28 @@ async fn personal_mail_linked_by_its_sender_notifies_no_follower() {
         .unwrap();
     let contact = RecordRef::new(RecordKind::Contact, "carol@customer.example");
     store.follow("fred", &contact).await.unwrap();
-    deliver(&mb, &[simple("ntfp-1@customer.example", "carol@customer.example", "Private")]).await;
+    deliver(
+        &mb,
+        &[simple(
+            "ntfp-1@customer.example",
+            "carol@customer.example",
+            "Private",
+        )],
+    )
+    .await;
     cycle::run(ctx, Selection::Named(vec!["owner-mail".into()]))
         .await
         .unwrap();
     let email = store.list_emails().await.unwrap().remove(0);
-    assert_eq!(email.parent, Some(contact), "linked to the contact by its sender");
-    assert!(store.notifications("fred").await.unwrap().is_empty(), "shared with nobody");
+    assert_eq!(
+        email.parent,
+        Some(contact),
+        "linked to the contact by its sender"
+    );
+    assert!(
+        store.notifications("fred").await.unwrap().is_empty(),
+        "shared with nobody"
+    );
     let own = store.notifications("owner").await.unwrap();
     assert_eq!(own.len(), 1);
     assert_eq!(own[0].kind, NotificationKind::Inbox);
@@ -652,7 +727,10 @@ async fn lmtp_deliver(from: &str, to: &str, raw: &[u8]) {
         (format!("RCPT TO:<{to}>"), "250"),
         ("DATA".to_string(), "354"),
     ] {
-        write.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+        write
+            .write_all(format!("{cmd}\r\n").as_bytes())
+            .await
+            .unwrap();
         reply(&mut lines, want).await;
     }
     let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
@@ -689,8 +767,18 @@ fn strip_loop_headers(raw: &str) -> String {
 /// whatever SES was handed). Returns how many auto-replies each sent before it stopped.
 async fn exchange(tag: &str, relay: fn(&str) -> String) -> (usize, usize, usize) {
     let moto = OwnMoto::start();
-    let a = dispatch_env(moto.env(&format!("{tag}a")).await, &format!("{tag}a"), false).await;
-    let b = dispatch_env(moto.env(&format!("{tag}b")).await, &format!("{tag}b"), false).await;
+    let a = dispatch_env(
+        moto.env(&format!("{tag}a")).await,
+        &format!("{tag}a"),
+        false,
+    )
+    .await;
+    let b = dispatch_env(
+        moto.env(&format!("{tag}b")).await,
+        &format!("{tag}b"),
+        false,
+    )
+    .await;
     // The exchange starts with a person at B writing to A.
     let first = simple("start@b.example", &b.mb.user, "Hello from B");
     lmtp_deliver(&b.mb.user, &a.mb.user, &first).await;
@@ -706,8 +794,16 @@ async fn exchange(tag: &str, relay: fn(&str) -> String) -> (usize, usize, usize)
         }
         for raw in &raws[relayed..] {
             let m = MessageParser::default().parse(raw.as_bytes()).unwrap();
-            let to = m.to().and_then(|t| t.first()).and_then(|t| t.address()).unwrap();
-            let from = m.from().and_then(|t| t.first()).and_then(|t| t.address()).unwrap();
+            let to = m
+                .to()
+                .and_then(|t| t.first())
+                .and_then(|t| t.address())
+                .unwrap();
+            let from = m
+                .from()
+                .and_then(|t| t.first())
+                .and_then(|t| t.address())
+                .unwrap();
             lmtp_deliver(from, to, relay(raw).as_bytes()).await;
         }
         relayed = raws.len();

@@ -149,7 +149,10 @@ impl OwnMoto {
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "moto did not start on {port}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto did not start on {port}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         moto
@@ -171,7 +174,9 @@ impl OwnMoto {
         let url = format!("{}/moto-api/data.json", self.endpoint);
         let host = self.endpoint.trim_start_matches("http://").to_string();
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut conn = tokio::net::TcpStream::connect(&host).await.expect("moto answers");
+        let mut conn = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("moto answers");
         // HTTP/1.0: the whole body, unchunked, then closed.
         conn.write_all(
             format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes(),

@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use mailroom::context::Context;
 use mailroom::views;
+use mailroom_core::ports::Followers;
 
 use super::common::{parse_record, require_record, require_user};
 

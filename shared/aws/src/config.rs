@@ -57,6 +57,10 @@ pub struct Config {
     pub allow_plaintext: bool,
     /// Extra PEM certificate(s) to trust for IMAP TLS (a private CA, or the local stack's).
     pub imap_ca_file: Option<String>,
+    /// Dispatch: how long a bounced address gets no notification email
+    /// (`MAILROOM_FAILING_DAYS`, 1-365, default 7) and the verified address notification
+    /// emails come from (`MAILROOM_NOTIFY_FROM`; unset: the group address of the mail).
+    pub dispatch: mailroom_core::dispatch::DispatchSettings,
 }
 
 impl Config {
@@ -100,6 +104,20 @@ impl Config {
         limits.validate()?;
         let allow_private_hosts = flag(&get, "MAILROOM_ALLOW_PRIVATE_HOSTS")?;
         let allow_plaintext = flag(&get, "MAILROOM_ALLOW_PLAINTEXT")?;
+        let failing_days: i64 = number(&get, "MAILROOM_FAILING_DAYS", 7)?;
+        if !(1..=365).contains(&failing_days) {
+            return Err(ConfigError::new(
+                "MAILROOM_FAILING_DAYS",
+                format!("must be between 1 and 365, not {failing_days}"),
+            ));
+        }
+        let notify_from = match get("MAILROOM_NOTIFY_FROM").filter(|v| !v.trim().is_empty()) {
+            Some(a) => Some(
+                mailroom_core::types::EmailAddress::parse(&a)
+                    .map_err(|e| ConfigError::new("MAILROOM_NOTIFY_FROM", e.message))?,
+            ),
+            None => None,
+        };
         Ok(Config {
             resources: Resources {
                 table: required("MAILROOM_TABLE")?,
@@ -113,6 +131,10 @@ impl Config {
             allow_private_hosts,
             allow_plaintext,
             imap_ca_file: get("MAILROOM_IMAP_CA_FILE").filter(|v| !v.is_empty()),
+            dispatch: mailroom_core::dispatch::DispatchSettings {
+                failing_for: chrono::Duration::days(failing_days),
+                notify_from,
+            },
         })
     }
 

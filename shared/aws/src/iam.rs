@@ -25,8 +25,8 @@
 //!   and visibility changes on that queue to the role; the template states no such statement.
 
 use mailroom_core::keys::{
-    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK, SKIPPED_PK, TEAMS_PK,
-    USERS_PK,
+    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FAILING_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK, SENT_PK,
+    SKIPPED_PK, SUPPRESSED_PK, TEAMS_PK, USERS_PK,
 };
 
 /// Who makes the calls. The functions' names are their logical ids in `template.yaml`.
@@ -35,9 +35,6 @@ pub enum Principal {
     Scheduler,
     Poller,
     Ingest,
-    /// Auto-replies and notifications (issue 9). Its rows are stated before the function is in
-    /// `template.yaml`, so it is not in [`Principal::FUNCTIONS`] yet: it joins them when the
-    /// template declares it, and the template test then holds its policy to these rows.
     Dispatch,
     /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
     /// all three), so an operator's role needs every row. Not in the template.
@@ -45,8 +42,12 @@ pub enum Principal {
 }
 
 impl Principal {
-    pub const FUNCTIONS: [Principal; 3] =
-        [Principal::Scheduler, Principal::Poller, Principal::Ingest];
+    pub const FUNCTIONS: [Principal; 4] = [
+        Principal::Scheduler,
+        Principal::Poller,
+        Principal::Ingest,
+        Principal::Dispatch,
+    ];
 
     /// The function's logical id in `template.yaml` (`None` for the CLI).
     pub fn logical_id(self) -> Option<&'static str> {
@@ -375,6 +376,58 @@ pub const GRANTS: &[Grant] = &[
         keys: &[],
         by: "SesMailer::send_raw (SESv2 SendEmail, raw content) from a verified group address",
     },
+    // ---- dispatch: DispatchStore and Followers (the dispatch service's other reads are
+    // its own rows) ----
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:GetItem"],
+        on: Table,
+        keys: &[SENT_PK],
+        by: "DispatchStore::sent (the idempotency record of a send)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:PutItem"],
+        on: Table,
+        keys: &[SENT_PK, SUPPRESSED_PK, "NOTIF#", FAILING_PK, "FOLLOW#"],
+        by: "put_sent, put_suppressed, put_notifications (one conditional put, or conditional \
+             puts in transactions), mark_failing; Followers::follow (a new case's assignee)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:UpdateItem"],
+        on: Table,
+        keys: &["RATE#"],
+        by: "DispatchStore::take_allowance (one conditional ADD per auto-reply, R-A3)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:BatchGetItem"],
+        on: Table,
+        keys: &["NOTIF#", FAILING_PK],
+        by: "put_notifications (which exist already); DispatchStore::failing",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:Query"],
+        on: Table,
+        keys: &["FOLLOW#"],
+        by: "Followers::followers (of the email's record and of its account, R-N1)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &[],
+        on: EventSource("DispatchQueue"),
+        keys: &[],
+        by: "its trigger: case.created / email.linked events",
+    },
+    Grant {
+        who: Dispatch,
+        actions: TABLE_KEY,
+        on: Key(Via::DynamoDb),
+        keys: &[],
+        by: "every table request",
+    },
     // ---- the CLI alone (an operator's role; not in the template) ----
     Grant {
         who: Cli,
@@ -398,9 +451,12 @@ pub const GRANTS: &[Grant] = &[
             "REC#",
             "STREAM#",
             "FOLLOW#",
+            SENT_PK,
+            SUPPRESSED_PK,
+            "NOTIF#",
         ],
         by: "the listings (accounts, users, teams, filters, skipped, quarantine, inbox, records, \
-             cases, streams, followers)",
+             cases, streams, followers; `sent list` and its suppressed, `notifications list`)",
     },
     Grant {
         who: Cli,
@@ -433,9 +489,10 @@ pub const GRANTS: &[Grant] = &[
         who: Cli,
         actions: &["dynamodb:UpdateItem"],
         on: Table,
-        keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK, "ADDR#"],
+        keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK, "ADDR#", "NOTIF#"],
         by: "reset_account, set_case_settings, set_case_status (with the assignee's load); \
-             create_account and ensure_address_index (an account's own-address entry)",
+             create_account and ensure_address_index (an account's own-address entry); \
+             DispatchStore::mark_read",
     },
     Grant {
         who: Cli,

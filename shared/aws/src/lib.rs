@@ -140,6 +140,29 @@ impl Adapters {
     }
 }
 
+impl Adapters {
+    /// What the dispatch function works through: the table (stores, CRM, followers) and SES.
+    pub fn dispatch(
+        &self,
+    ) -> mailroom_core::dispatch::Dispatch<
+        '_,
+        DynamoStore,
+        DynamoStore,
+        DynamoStore,
+        DynamoStore,
+        SesMailer,
+    > {
+        mailroom_core::dispatch::Dispatch {
+            store: &self.store,
+            dispatch: &self.store,
+            crm: &self.store,
+            followers: &self.store,
+            mailer: &self.mailer,
+            settings: &self.config.dispatch,
+        }
+    }
+}
+
 /// Counts DynamoDB requests by operation (benchmarks quote requests per email).
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter(

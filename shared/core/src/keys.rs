@@ -101,6 +101,14 @@ pub const TEAMS_PK: &str = "TEAMS";
 pub const COUNTER_PK: &str = "COUNTER";
 /// Open cases per user (R-C3), beside the cases so a claim can check and count in one transaction.
 pub const LOAD_PK: &str = "LOAD";
+/// Every email Mailroom sent (R-I3), one partition: the send's idempotency record, sort key
+/// [`sent_sk`].
+pub const SENT_PK: &str = "SENT";
+/// Auto-replies and notification emails deliberately not sent, with why (R-A2, R-A3).
+pub const SUPPRESSED_PK: &str = "SUPPRESSED";
+/// Addresses that bounced or complained (R-A4), sort key [`failing_sk`]: read by key in one
+/// BatchGetItem for a notification's recipients.
+pub const FAILING_PK: &str = "FAILING";
 
 // ---- DynamoDB sort keys: fixed names ----
 
@@ -125,10 +133,12 @@ pub const MEMBER_INDEX_SK: &str = "MEMBERINDEX";
 pub const CASE_COUNTER_SK: &str = "case";
 /// A case's first stream entry.
 pub const CASE_CREATED_SK: &str = "case_created";
+/// The one item of an auto-reply allowance bucket ([`allowance_pk`]).
+pub const ALLOWANCE_SK: &str = "RATE";
 
 /// Every partition key of the table: a fixed name, or a prefix ending in `#`. For the IAM check
 /// (`dynamodb:LeadingKeys`) and the test below.
-pub const DYNAMO_KEY_PREFIXES: [&str; 18] = [
+pub const DYNAMO_KEY_PREFIXES: [&str; 23] = [
     ACCOUNTS_PK,
     "EMAIL#",
     QUARANTINE_PK,
@@ -147,6 +157,11 @@ pub const DYNAMO_KEY_PREFIXES: [&str; 18] = [
     "THREAD#",
     COUNTER_PK,
     LOAD_PK,
+    SENT_PK,
+    SUPPRESSED_PK,
+    "RATE#",
+    "NOTIF#",
+    FAILING_PK,
 ];
 
 // ---- DynamoDB keys with ids ----
@@ -198,9 +213,10 @@ pub fn split_address_sk(sk: &str) -> Option<(&str, &str)> {
     sk.split_once('#')
 }
 
-/// A record's followers; sort key: the user.
+/// A record's followers; sort key: the user. A contact's or lead's id is an address, so it is
+/// bounded like any content-derived part (short ids, every one so far, keep their key).
 pub fn follow_pk(kind: &str, id: &str) -> String {
-    format!("FOLLOW#{kind}#{id}")
+    format!("FOLLOW#{kind}#{}", key_part(id))
 }
 
 /// A record's stream; sort keys [`stream_email_sk`] and [`CASE_CREATED_SK`].
@@ -237,6 +253,34 @@ pub fn round_robin_sk(account: &str) -> String {
 /// open count, so a least-busy claim conditions on one item instead of every member's count.
 pub fn team_loads_sk(team: &str) -> String {
     format!("loads#{team}")
+}
+
+/// A sent email's (or a suppressed one's) sort key in [`SENT_PK`] / [`SUPPRESSED_PK`]: its
+/// idempotency id, which holds a Message-ID or an address, so bounded.
+pub fn sent_sk(id: &str) -> String {
+    key_part(id).into_owned()
+}
+
+/// One auto-reply allowance bucket (one sender's window, R-A3), sort key [`ALLOWANCE_SK`]: a
+/// partition of its own, so senders never contend on one item.
+pub fn allowance_pk(bucket: &str) -> String {
+    format!("RATE#{}", key_part(bucket))
+}
+
+/// A user's notifications (R-N); sort key [`notification_sk`].
+pub fn notification_pk(user: &str) -> String {
+    format!("NOTIF#{}", key_part(user))
+}
+
+/// A notification's sort key: its deterministic key alone (no time), so marking one read is
+/// one UpdateItem by user and key; a listing reads the partition and orders by `at`.
+pub fn notification_sk(key: &str) -> String {
+    key_part(key).into_owned()
+}
+
+/// A failing address's sort key in [`FAILING_PK`]; `address` is already normalised.
+pub fn failing_sk(address: &str) -> String {
+    key_part(address).into_owned()
 }
 
 /// Folder names may hold `/`, spaces or any Unicode; keys get a reversible, plain form.
@@ -299,6 +343,14 @@ mod tests {
         assert_eq!(stream_email_sk("e1"), "email#e1");
         assert_eq!(round_robin_sk("support"), "rr#support");
         assert_eq!(team_loads_sk("l1"), "loads#l1");
+        assert_eq!(follow_pk("account", "Acme"), "FOLLOW#account#Acme");
+        assert_eq!(allowance_pk("a@b.c#1"), "RATE#a@b.c#1");
+        assert_eq!(notification_pk("ann"), "NOTIF#ann");
+        assert_eq!(notification_sk("e1"), "e1");
+        assert_eq!(
+            (sent_sk("e1#auto-reply"), failing_sk("a@b.c")),
+            ("e1#auto-reply".into(), "a@b.c".into())
+        );
         for pk in [
             ACCOUNTS_PK.to_string(),
             email_pk("e"),
@@ -318,6 +370,11 @@ mod tests {
             thread_pk("t"),
             COUNTER_PK.to_string(),
             LOAD_PK.to_string(),
+            SENT_PK.to_string(),
+            SUPPRESSED_PK.to_string(),
+            allowance_pk("ann@example.com#2026-03-03T10"),
+            notification_pk("ann"),
+            FAILING_PK.to_string(),
         ] {
             let listed = DYNAMO_KEY_PREFIXES
                 .iter()
@@ -336,7 +393,17 @@ mod tests {
     #[test]
     fn keys_from_content_stay_within_the_limits_of_aws() {
         let long = "i".repeat(3000);
-        for key in [message_pk(&long), thread_pk(&long), address_pk(&long)] {
+        for key in [
+            message_pk(&long),
+            thread_pk(&long),
+            address_pk(&long),
+            follow_pk("contact", &long),
+            sent_sk(&long),
+            allowance_pk(&long),
+            notification_pk(&long),
+            notification_sk(&long),
+            failing_sk(&long),
+        ] {
             assert!(key.len() < 100, "{key}");
         }
         assert_eq!(message_pk("a@b"), "MSGID#a@b", "short ids keep their key");

@@ -1,5 +1,5 @@
 //! What only the operator CLI (and tests) ask of the table: teams, users, records and their
-//! address index, follows, streams, case settings, loads, filters, skipped messages, copies.
+//! address index, streams, case settings, loads, filters, skipped messages, copies.
 //! Apart from the ports, so a function's grant need not cover them.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -7,8 +7,8 @@ use mailroom_core::admin::NewRecord;
 use mailroom_core::error::{StoreError, StoreResult};
 use mailroom_core::filters::{Filter, InboxCopy, Scope, SkippedRecord, MAX_FILTERS_PER_USER};
 use mailroom_core::keys::{
-    address_pk, address_sk, follow_pk, inbox_pk, member_sk, members_pk, record_pk, stream_pk,
-    CONFIG_PK, FILTERS_PK, MEMBER_INDEX_SK, SKIPPED_PK, TEAMS_PK, USERS_PK,
+    address_pk, address_sk, inbox_pk, member_sk, members_pk, record_pk, stream_pk, CONFIG_PK,
+    FILTERS_PK, MEMBER_INDEX_SK, SKIPPED_PK, TEAMS_PK, USERS_PK,
 };
 use mailroom_core::model::CaseSettings;
 use mailroom_core::ports::Crm;
@@ -150,18 +150,6 @@ impl DynamoStore {
 
     pub async fn list_cases(&self) -> StoreResult<Vec<Case>> {
         self.list_decoded(&record_pk(RecordKind::Case.as_str()), "case")
-            .await
-    }
-
-    pub async fn follow(&self, user: &str, record: &RecordRef) -> StoreResult<()> {
-        let mut item = key(&follow_pk(record.kind.as_str(), &record.id), user);
-        item.insert("user".into(), s(user));
-        item.insert("v".into(), n(SCHEMA_VERSION as u64));
-        self.put(item, "follow").await
-    }
-
-    pub async fn followers(&self, record: &RecordRef) -> StoreResult<Vec<String>> {
-        self.sort_keys(&follow_pk(record.kind.as_str(), &record.id))
             .await
     }
 

@@ -20,12 +20,17 @@
 //! | a team's member (round-robin order) | `MEMBERS#<team>` | `<joined, fixed width>#<user>` | `User` (a copy: users never change once added) | CLI, with the user |
 //! | team-member index marker | `CONFIG` | `MEMBERINDEX` | `v` | CLI (`ensure_member_index`, once per table) |
 //! | team | `TEAMS` | team name | `name`, `v` | CLI |
-//! | follower | `FOLLOW#<type>#<id>` | user | `user`, `v` | CLI |
+//! | follower | `FOLLOW#<type>#<id>` (id bounded by `key_part`) | user | `user`, `v` | CLI (`mailroom follow`); dispatch (a new case's assignee) |
 //! | stream entry | `STREAM#<type>#<id>` | `email#<email id>`, `case_created` | `StreamEntry` | ingest |
 //! | message index (R-L1) | `MSGID#<message id>` | `MSGID` | `MessageEntry` | ingest |
 //! | thread claim (R-C4) | `THREAD#<thread key>` | `CLAIM` | `case` (number), `email_id`, `v` | ingest |
 //! | counter | `COUNTER` | `case`; `rr#<account>` (round robin, R-C5); `loads#<team>` (a team's load version: bumped with every member's open count, R-C3) | `value` (number) | ingest; CLI (status, `loads#`) |
 //! | open cases per user (R-C3) | `LOAD` | user | `open` (number) | ingest (claim); CLI (status) |
+//! | sent email, the send's idempotency record (R-I3) | `SENT` | its id (`key_part`) | `SentRecord` | dispatch |
+//! | suppressed auto-reply or notification email (R-A2, R-A3) | `SUPPRESSED` | its id (`key_part`) | `SuppressedRecord` | dispatch |
+//! | auto-reply allowance, one sender's window (R-A3) | `RATE#<bucket>` (`key_part`) | `RATE` | `ids` string set (emails counted), `bucket`, `expires_at` (TTL), `v` | dispatch (one conditional `ADD`) |
+//! | notification (R-N) | `NOTIF#<user>` | its key (`key_part`; no time, so one request marks it read) | `Notification` | dispatch (created if absent); CLI (read) |
+//! | failing address (R-A4) | `FAILING` | normalised address (`key_part`) | `FailingAddress`; `expires_at` (TTL, at `until`) | dispatch |
 //!
 //! No item writes the `gsi1` index's keys (`gsi1pk`, `gsi1sk`) yet: it is provisioned, empty.
 //! Accounts, filters, users and teams each share one partition, so one paginated Query lists
@@ -41,11 +46,15 @@
 //!   [`EmailStore`](mailroom_core::ports::EmailStore) and
 //!   [`FilterStore`](mailroom_core::ports::FilterStore) ports.
 //! - [`records`], [`cases`]: record reads, and the `Crm` port (linking, claims, counters, loads).
-//! - [`admin`]: what only the CLI asks (teams, users, record adds, follows, settings, lists).
+//! - [`dispatch`]: the [`DispatchStore`](mailroom_core::ports::DispatchStore) and
+//!   [`Followers`](mailroom_core::ports::Followers) ports (sends, suppressions, allowances,
+//!   notifications, failing addresses, follows).
+//! - [`admin`]: what only the CLI asks (teams, users, record adds, settings, lists).
 
 pub mod accounts;
 pub mod admin;
 pub mod cases;
+pub mod dispatch;
 pub mod emails;
 pub mod filters;
 pub mod item;

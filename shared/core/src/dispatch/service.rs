@@ -32,7 +32,7 @@ use crate::types::{CaseNumber, EmailAddress, MessageId};
 use crate::SCHEMA_VERSION;
 
 /// Deployment settings of dispatch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DispatchSettings {
     /// How long a bounced or complained-about address gets no notification email.
     pub failing_for: Duration,
@@ -92,7 +92,11 @@ where
     F: Followers,
     M: Mailer,
 {
-    pub async fn handle(&self, event: &DispatchEvent, now: DateTime<Utc>) -> StoreResult<Dispatched> {
+    pub async fn handle(
+        &self,
+        event: &DispatchEvent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Dispatched> {
         match event.kind {
             EventKind::EmailLinked => self.on_linked(event, now).await,
             EventKind::EmailDelivered => self.on_delivered(event, now).await,
@@ -124,7 +128,11 @@ where
     /// `email.linked`: bounces mark their recipients failing (R-A4); other mail to a group
     /// account with auto-reply on is answered once (R-A1, R-A5) unless a loop rule or the
     /// per-sender limit says no (R-A2, R-A3).
-    async fn on_linked(&self, event: &DispatchEvent, now: DateTime<Utc>) -> StoreResult<Dispatched> {
+    async fn on_linked(
+        &self,
+        event: &DispatchEvent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Dispatched> {
         let mut done = Dispatched::default();
         let Some((account, email)) = self.load(event).await? else {
             return Ok(done);
@@ -150,7 +158,12 @@ where
         };
         let thread_key = self.thread_key(&email).await?;
         let send = Send {
-            id: format!("{}:{}:{}", SentKind::AutoReply.as_str(), email.email_id, account.name),
+            id: format!(
+                "{}:{}:{}",
+                SentKind::AutoReply.as_str(),
+                email.email_id,
+                account.name
+            ),
             kind: SentKind::AutoReply,
             account: &account,
             email: &email,
@@ -278,7 +291,9 @@ where
             Ok(o) => o,
             Err(e) => {
                 let detail = Some(e.to_string());
-                return self.suppress(send, to, "unsendable", detail, now, done).await;
+                return self
+                    .suppress(send, to, "unsendable", detail, now, done)
+                    .await;
             }
         };
         let service_id = match self.mailer.send_raw(&outgoing).await {
@@ -429,7 +444,9 @@ where
             None => None,
         };
         if let (Some(user), Some(n)) = (&event.assigned_user, event.case) {
-            self.followers.follow(user, &RecordRef::case(n.get())).await?;
+            self.followers
+                .follow(user, &RecordRef::case(n.get()))
+                .await?;
         }
         let mut following = BTreeMap::new();
         for record in self.followed(event, case.as_ref()).await? {
@@ -521,16 +538,27 @@ where
             return Ok(());
         }
         let Some(to) = user.emails.iter().find_map(|e| EmailAddress::parse(e).ok()) else {
-            return self.suppress(send, None, "no_user_address", None, now, done).await;
+            return self
+                .suppress(send, None, "no_user_address", None, now, done)
+                .await;
         };
-        if !self.dispatch.failing(&[to.to_string()], now).await?.is_empty() {
+        if !self
+            .dispatch
+            .failing(&[to.to_string()], now)
+            .await?
+            .is_empty()
+        {
             let to = Some(to.to_string());
-            return self.suppress(send, to, "failing_address", None, now, done).await;
+            return self
+                .suppress(send, to, "failing_address", None, now, done)
+                .await;
         }
         let group = group_address(send.account);
         let Some(from) = self.settings.notify_from.clone().or_else(|| group.clone()) else {
             let to = Some(to.to_string());
-            return self.suppress(send, to, "no_sender_identity", None, now, done).await;
+            return self
+                .suppress(send, to, "no_sender_identity", None, now, done)
+                .await;
         };
         let email = send.email;
         let subject = email.subject.clone().unwrap_or_default();
@@ -582,7 +610,11 @@ where
 
     /// SES's bounce or complaint notice (R-A4): its addresses get no notification email for
     /// a while. Marking again only moves the end of that while.
-    pub async fn feedback(&self, feedback: &Feedback, now: DateTime<Utc>) -> StoreResult<Dispatched> {
+    pub async fn feedback(
+        &self,
+        feedback: &Feedback,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Dispatched> {
         let mut done = Dispatched::default();
         for address in &feedback.addresses {
             self.dispatch
@@ -601,7 +633,11 @@ where
 
     /// `account.failing` (R-F7): the admins of a group account, or a personal account's
     /// owner, get one notification a day while it fails.
-    async fn on_failing(&self, event: &DispatchEvent, now: DateTime<Utc>) -> StoreResult<Dispatched> {
+    async fn on_failing(
+        &self,
+        event: &DispatchEvent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Dispatched> {
         let mut done = Dispatched::default();
         let Some(account) = self.store.get_account(&event.account).await? else {
             return Ok(done);
@@ -632,7 +668,11 @@ where
                     "{} has been failing since {}: {}",
                     account.name,
                     since.format("%Y-%m-%d %H:%M UTC"),
-                    account.status.last_error.as_deref().unwrap_or("unknown error")
+                    account
+                        .status
+                        .last_error
+                        .as_deref()
+                        .unwrap_or("unknown error")
                 ),
                 read: false,
                 at: day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),

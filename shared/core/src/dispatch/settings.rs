@@ -42,8 +42,7 @@ impl AutoReply {
     /// one minute to a week.
     pub fn check(&self) -> Result<(), Invalid> {
         use super::template::Template;
-        Template::parse_subject(&self.subject)
-            .map_err(|e| Invalid::new("--subject", e.message))?;
+        Template::parse_subject(&self.subject).map_err(|e| Invalid::new("--subject", e.message))?;
         Template::parse(&self.body).map_err(|e| Invalid::new("--body", e.message))?;
         if let Some(h) = &self.html {
             Template::parse_html(h).map_err(|e| Invalid::new("--html", e.message))?;

@@ -15,8 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 use super::crm_state::{entry, union, CrmState};
 use crate::keys::team_loads_sk;
 use crate::ports::{
-    AddressRecord, AssignmentGuard, Claim, Crm, Directory, EmailLink, StoreError, StoreResult,
-    MAX_TRANSACTION_ITEMS,
+    AddressRecord, AssignmentGuard, Claim, Crm, Directory, EmailLink, Followers, StoreError,
+    StoreResult, MAX_TRANSACTION_ITEMS,
 };
 use crate::records::{
     normalize_address, Case, CaseStatus, Contact, CrmAccount, Lead, MessageEntry, RecordKind,
@@ -476,6 +476,28 @@ impl Crm for MemoryCrm {
 impl Directory for MemoryCrm {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         Ok(self.users())
+    }
+}
+
+/// The adapter keeps followers beside the records (`FOLLOW#<type>#<id>`), so the fake does too:
+/// listed in user order, as a Query by sort key lists them.
+impl Followers for MemoryCrm {
+    async fn followers(&self, record: &RecordRef) -> StoreResult<Vec<String>> {
+        let st = self.st();
+        Ok(st
+            .follows
+            .get(&record.to_string())
+            .map(|users| users.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn follow(&self, user: &str, record: &RecordRef) -> StoreResult<()> {
+        let mut st = self.st();
+        st.follows
+            .entry(record.to_string())
+            .or_default()
+            .insert(user.to_string());
+        Ok(())
     }
 }
 

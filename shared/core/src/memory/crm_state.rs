@@ -48,6 +48,8 @@ pub struct CrmState {
     pub emails: BTreeMap<String, LinkedEmail>,
     /// Last email-to-case problem per mail account.
     pub case_errors: BTreeMap<String, String>,
+    /// `FOLLOW#<type>#<id>` (here `<type>:<id>`): the followers, in user order (R-N1).
+    pub follows: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl CrmState {

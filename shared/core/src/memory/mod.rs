@@ -5,11 +5,13 @@
 pub mod builders;
 mod crm;
 mod crm_state;
+mod dispatch;
 mod mailbox;
 mod store;
 
 pub use builders::test_account;
 pub use crm::MemoryCrm;
 pub use crm_state::{CrmState, LinkedEmail};
+pub use dispatch::{Allowance, MemoryDispatch};
 pub use mailbox::{FakeFault, FakeFolder, FakeMailbox, FakeSession, FakeStage};
 pub use store::{FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore};
