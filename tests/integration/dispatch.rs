@@ -551,7 +551,7 @@ async fn followers_inbox_users_and_the_assignee_are_told_once_and_the_sender_nev
         .followers(&RecordRef::case(case.number.get()))
         .await
         .unwrap();
-    assert_eq!(followers, [assignee.clone()]);
+    assert_eq!(followers, std::slice::from_ref(&assignee));
     // Polling again creates nothing twice.
     let totals = d.poll().await;
     assert_eq!(totals_for(&totals, "support").notifications, 0);

@@ -61,6 +61,9 @@ pub struct Config {
     /// (`MAILROOM_FAILING_DAYS`, 1-365, default 7) and the verified address notification
     /// emails come from (`MAILROOM_NOTIFY_FROM`; unset: the group address of the mail).
     pub dispatch: mailroom_core::dispatch::DispatchSettings,
+    /// The SES configuration set sends go through (`MAILROOM_SES_CONFIGURATION_SET`): its
+    /// event destination publishes bounces and complaints to the feedback topic.
+    pub ses_configuration_set: Option<String>,
 }
 
 impl Config {
@@ -131,6 +134,8 @@ impl Config {
             allow_private_hosts,
             allow_plaintext,
             imap_ca_file: get("MAILROOM_IMAP_CA_FILE").filter(|v| !v.is_empty()),
+            ses_configuration_set: get("MAILROOM_SES_CONFIGURATION_SET")
+                .filter(|v| !v.trim().is_empty()),
             dispatch: mailroom_core::dispatch::DispatchSettings {
                 failing_for: chrono::Duration::days(failing_days),
                 notify_from,

@@ -94,6 +94,9 @@ pub enum Resource {
     /// `arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*`. Group addresses
     /// are added at run time, so no narrower ARN can be stated in the template.
     Identities,
+    /// The stack's SES configuration set (`SendingConfigurationSet`): a send through it is
+    /// authorised on it too.
+    ConfigurationSet,
     /// Creating the local stack's resources (`mailroom local up`); never in a deployed stack.
     LocalStack,
 }
@@ -120,7 +123,9 @@ const TABLE_KEY: &[&str] = &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*
 const BUCKET_KEY: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
 
 use Principal::{Cli, Dispatch, Ingest, Poller, Scheduler};
-use Resource::{Bucket, EventSource, Identities, Key, LocalStack, Objects, Queue, Table};
+use Resource::{
+    Bucket, ConfigurationSet, EventSource, Identities, Key, LocalStack, Objects, Queue, Table,
+};
 
 /// Every grant the code needs, by principal. Keep it in step with the calls: the template test
 /// reads it both ways.
@@ -375,6 +380,52 @@ pub const GRANTS: &[Grant] = &[
         on: Identities,
         keys: &[],
         by: "SesMailer::send_raw (SESv2 SendEmail, raw content) from a verified group address",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["ses:SendEmail", "ses:SendRawEmail"],
+        on: ConfigurationSet,
+        keys: &[],
+        by: "SesMailer::send_raw through MAILROOM_SES_CONFIGURATION_SET (bounce and complaint \
+             events to the feedback topic, R-A4)",
+    },
+    // ---- dispatch: what the dispatch service reads and records beyond its own stores ----
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:GetItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, "EMAIL#", "REC#"],
+        by: "AccountStore::get_account, EmailStore::get_email, Crm::get_case / record_name / \
+             contact_account (template values, a record's account)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:BatchGetItem"],
+        on: Table,
+        keys: &["MSGID#", "ADDR#"],
+        by: "Crm::messages (the email's thread; whether it is our own mail), \
+             AccountStore::own_addresses (R-A2: never answer Mailroom's own addresses)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:Query"],
+        on: Table,
+        keys: &[USERS_PK],
+        by: "Directory::list_users (who is told, and how)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &["dynamodb:PutItem"],
+        on: Table,
+        keys: &["MSGID#", "STREAM#"],
+        by: "Crm::index_sent (a transaction: both Message-IDs of a sent message, its stream entry)",
+    },
+    Grant {
+        who: Dispatch,
+        actions: &[],
+        on: EventSource("FeedbackQueue"),
+        keys: &[],
+        by: "its second trigger: SES bounce and complaint notices through SNS",
     },
     // ---- dispatch: DispatchStore and Followers (the dispatch service's other reads are
     // its own rows) ----

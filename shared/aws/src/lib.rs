@@ -115,7 +115,8 @@ impl Adapters {
                 &r.table,
                 clients.dynamodb.clone(),
             ),
-            mailer: SesMailer::new(clients.ses.clone()),
+            mailer: SesMailer::new(clients.ses.clone())
+                .with_configuration_set(config.ses_configuration_set.clone()),
             intake_cache: mailroom_core::intake::IntakeCache::new(std::time::Duration::from_secs(
                 config.limits.ingest_cache_seconds,
             )),

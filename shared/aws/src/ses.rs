@@ -21,9 +21,18 @@ const DEFAULT_REGION: &str = "us-east-1";
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
     region: String,
+    /// Sends through this configuration set, whose event destination publishes bounces and
+    /// complaints to the feedback topic (R-A4); none locally.
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
+    /// Sends through `name` (`MAILROOM_SES_CONFIGURATION_SET`).
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name;
+        self
+    }
+
     /// Sends in the client's region (whose name is in the Message-IDs SES assigns).
     pub fn new(client: aws_sdk_sesv2::Client) -> Self {
         let region = client
@@ -31,7 +40,11 @@ impl SesMailer {
             .region()
             .map(|r| r.as_ref().to_string())
             .unwrap_or_else(|| DEFAULT_REGION.to_string());
-        SesMailer { client, region }
+        SesMailer {
+            client,
+            region,
+            configuration_set: None,
+        }
     }
 }
 
@@ -110,6 +123,7 @@ impl Mailer for SesMailer {
             .from_email_address(mail.from.as_str())
             .destination(destination)
             .content(EmailContent::builder().raw(raw).build())
+            .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
             .map_err(|e| ses_error(&format!("send email from {}", mail.from), e))?;

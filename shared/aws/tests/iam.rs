@@ -70,6 +70,8 @@ enum Target {
     Key,
     /// SES identities (`...:identity/*`).
     Identities,
+    /// The stack's SES configuration set (`...:configuration-set/${SendingConfigurationSet}`).
+    ConfigurationSet,
     Everything,
 }
 
@@ -83,6 +85,7 @@ impl std::fmt::Display for Target {
             Target::Queue(q) => write!(f, "{q}"),
             Target::Key => write!(f, "MailroomKey"),
             Target::Identities => write!(f, "SES identity/*"),
+            Target::ConfigurationSet => write!(f, "SES configuration-set/SendingConfigurationSet"),
             Target::Everything => write!(f, "*"),
         }
     }
@@ -114,6 +117,10 @@ fn target(t: &Value, r: &Value) -> Result<Target, String> {
                 Ok(Target::Index(index.to_string()))
             } else if s == "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*" {
                 Ok(Target::Identities)
+            } else if s
+                == "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SendingConfigurationSet}"
+            {
+                Ok(Target::ConfigurationSet)
             } else if let Some(prefix) = s.strip_prefix("${MailroomBucket.Arn}/") {
                 let prefix = prefix.strip_suffix('*').ok_or(format!("!Sub {s}"))?;
                 Ok(Target::Objects(prefix.to_string()))
@@ -231,6 +238,7 @@ fn describe(on: Resource) -> String {
         Resource::Queue(q) | Resource::EventSource(q) => q.into(),
         Resource::Key(via) => format!("MailroomKey ({})", via_name(via)),
         Resource::Identities => "SES identity/*".into(),
+        Resource::ConfigurationSet => "SES configuration-set/SendingConfigurationSet".into(),
         Resource::LocalStack => "the local stack".into(),
     }
 }
@@ -253,6 +261,7 @@ fn covers(target: &Target, on: Resource) -> bool {
         (Target::Queue(q), Resource::Queue(n)) => q == n,
         (Target::Key, Resource::Key(_)) => true,
         (Target::Identities, Resource::Identities) => true,
+        (Target::ConfigurationSet, Resource::ConfigurationSet) => true,
         _ => false,
     }
 }
@@ -335,6 +344,7 @@ fn extra(who: Principal, granted: &[Granted]) -> Vec<String> {
                         (Target::Queue(q), Resource::Queue(n)) => q == n,
                         (Target::Key, Resource::Key(_)) => true,
                         (Target::Identities, Resource::Identities) => true,
+                        (Target::ConfigurationSet, Resource::ConfigurationSet) => true,
                         _ => false,
                     })
                     .collect();
@@ -613,31 +623,48 @@ fn raw_messages_outlive_the_ingest_dead_letter_queue() {
     );
 }
 
-/// Dispatch is not in the template yet (issue 9): its SES rows are checked against the
-/// statement it will need, so the check already reads the identity ARN when the function lands.
+/// Dispatch's SES grant is read from its identity statement: the template's own, with
+/// SendRawEmail dropped, fails naming it; with a delete added, fails naming that.
 #[test]
 fn the_dispatch_send_grant_is_read_from_an_identity_statement() {
     let t = template();
-    let parse = |actions: &str| -> Vec<Granted> {
+    let real = policies(&t, "dispatch").unwrap();
+    assert!(
+        real.iter()
+            .any(|g| g.resources.contains(&Target::Identities)),
+        "dispatch has an identity statement"
+    );
+    let parse = |actions: &str| -> Granted {
         let s: Value = serde_norway::from_str(&format!(
-            "Sid: Send\nEffect: Allow\nAction: [{actions}]\nResource: !Sub \
-             \"arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:identity/*\"\n"
+            "Sid: Send\nEffect: Allow\nAction: [{actions}]\nResource:\n  - !Sub \
+             \"arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:identity/*\"\n  \
+             - !Sub \"arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:\
+             configuration-set/${{SendingConfigurationSet}}\"\n"
         ))
         .unwrap();
-        vec![statement(&t, &s).unwrap()]
+        statement(&t, &s).unwrap()
     };
-    let both = parse("ses:SendEmail, ses:SendRawEmail");
+    let with = |ses: Granted| -> Vec<Granted> {
+        let mut all: Vec<Granted> = real
+            .iter()
+            .filter(|g| !g.resources.contains(&Target::Identities))
+            .cloned()
+            .collect();
+        all.push(ses);
+        all
+    };
+    let both = with(parse("ses:SendEmail, ses:SendRawEmail"));
     assert!(missing(Principal::Dispatch, &both).is_empty());
     assert!(extra(Principal::Dispatch, &both).is_empty());
 
-    let no_raw = parse("ses:SendEmail");
+    let no_raw = with(parse("ses:SendEmail"));
     let p = missing(Principal::Dispatch, &no_raw);
     assert!(
         p.iter()
             .any(|p| p.contains("dispatch lacks ses:SendRawEmail on SES identity/*")),
         "{p:#?}"
     );
-    let wider = parse("ses:SendEmail, ses:SendRawEmail, ses:DeleteEmailIdentity");
+    let wider = with(parse("ses:SendEmail, ses:SendRawEmail, ses:DeleteEmailIdentity"));
     let p = extra(Principal::Dispatch, &wider);
     assert!(
         p.iter()

@@ -199,7 +199,7 @@ where
             return self.suppress(send, to, &reason, None, now, done).await;
         }
         let to = to.expect("a reply address, or suppressed as no_sender");
-        if !self.dispatch.failing(&[to.clone()], now).await?.is_empty() {
+        if !self.dispatch.failing(std::slice::from_ref(&to), now).await?.is_empty() {
             return self
                 .suppress(send, Some(to), "failing_address", None, now, done)
                 .await;
@@ -399,7 +399,7 @@ where
 
     /// The email's thread as the message index knows it (its own entry), else its own id.
     async fn thread_key(&self, email: &EmailRecord) -> StoreResult<String> {
-        let entries = self.crm.messages(&[email.message_id.clone()]).await?;
+        let entries = self.crm.messages(std::slice::from_ref(&email.message_id)).await?;
         Ok(entries
             .into_iter()
             .find(|e| e.email_id == email.email_id)
