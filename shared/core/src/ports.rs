@@ -291,6 +291,8 @@ pub struct EmailLink {
     pub participants: Vec<String>,
     /// Teams the email gets (R-I4): the group account's, and its case's when on a case.
     pub teams: Vec<String>,
+    /// A copy of mail Mailroom sent (R-I3): its message index entry stays marked ours.
+    pub ours: bool,
 }
 
 /// Items one DynamoDB transaction may hold. moto does not enforce it, so the adapter and the

@@ -131,7 +131,7 @@ impl DynamoStore {
             email_id: link.email_id.clone(),
             parent: link.parent.clone(),
             thread_key: link.thread_key.clone(),
-            ours: false,
+            ours: link.ours,
         };
         idx.extend(to_item(&entry, &[]));
         items.push(self.put_op(idx, None));
@@ -518,6 +518,7 @@ mod tests {
             at: "2026-03-03T10:00:00Z".parse().unwrap(),
             participants: vec!["c@x.example".into()],
             teams: vec!["l1".into()],
+            ours: false,
         }
     }
 

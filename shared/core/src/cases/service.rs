@@ -94,6 +94,8 @@ struct Found {
     parent: Option<RecordRef>,
     rule: Option<&'static str>,
     thread: Option<String>,
+    /// The email is a copy of mail Mailroom sent (R-I3): it threads, never opens a case.
+    ours: bool,
 }
 
 /// The sender's records (R-L3): the parent they give, and the new case's fields.
@@ -232,8 +234,30 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
         ids.splice(0..0, bounced.clone());
         ids.retain(|id| id != &email.message_id);
         ids.dedup();
-        if !ids.is_empty() {
-            let entries = self.crm.messages(&ids).await?;
+        // R-I3: mail that may be our own (our X-Mailroom-Id, or from one of our addresses) is
+        // looked up by its own Message-ID too: the index knows what we sent.
+        let from_us = email
+            .from
+            .as_ref()
+            .is_some_and(|f| ours.contains(&normalize_address(&f.address)));
+        let maybe_ours = email.signals.mailroom_id.is_some() || from_us;
+        let mut lookup = ids.clone();
+        if maybe_ours {
+            lookup.push(email.message_id.clone());
+        }
+        if !lookup.is_empty() {
+            let entries = self.crm.messages(&lookup).await?;
+            if let Some(own) = entries
+                .iter()
+                .find(|e| e.message_id == email.message_id && e.ours)
+            {
+                found.ours = true;
+                found.thread = Some(own.thread_key.clone());
+                if let Some(parent) = &own.parent {
+                    found.parent = Some(self.resolve(parent.clone()).await?);
+                    found.rule = Some("R-I3");
+                }
+            }
             for id in &ids {
                 if let Some(entry) = entries.iter().find(|e| &e.message_id == id) {
                     found.thread.get_or_insert_with(|| entry.thread_key.clone());
@@ -306,6 +330,7 @@ impl<C: Crm, Q: Queue<DispatchEvent>> LinkService<'_, C, Q> {
                 _ => participants(email),
             },
             teams,
+            ours: found.ours,
         }
     }
 

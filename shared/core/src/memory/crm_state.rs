@@ -68,7 +68,7 @@ impl CrmState {
                 email_id: link.email_id.clone(),
                 parent: link.parent.clone(),
                 thread_key: link.thread_key.clone(),
-                ours: false,
+                ours: link.ours,
             },
         );
         if link.parent.is_some() || case.is_some() || !link.teams.is_empty() {

@@ -30,6 +30,7 @@ fn link(email: &str, thread: &str, parent: Option<RecordRef>) -> EmailLink {
         at: AT.parse().unwrap(),
         participants: vec!["b@x.example".into()],
         teams: vec!["support".into()],
+        ours: false,
     }
 }
 
