@@ -164,7 +164,7 @@ async fn a_new_case_gets_one_auto_reply_with_rfc3834_headers_and_its_case_tag() 
     let s = &sent[0];
     assert_eq!(s.kind, SentKind::AutoReply);
     assert_eq!(s.to, ["carol@customer.example"]);
-    assert_eq!(s.subject, "[#1] Re: Printer on fire");
+    assert_eq!(s.subject, "Re: [#1] Printer on fire");
     assert_eq!(s.in_reply_to.as_deref(), Some("printer-1@customer.example"));
     assert!(s.ses_message_id.ends_with(".amazonses.com"), "{s:?}");
 
@@ -172,7 +172,7 @@ async fn a_new_case_gets_one_auto_reply_with_rfc3834_headers_and_its_case_tag() 
     let raws = moto.sent_raw().await;
     assert_eq!(raws.len(), 1, "one message reached SES");
     let m = MessageParser::default().parse(raws[0].as_bytes()).unwrap();
-    assert_eq!(m.subject(), Some("[#1] Re: Printer on fire"));
+    assert_eq!(m.subject(), Some("Re: [#1] Printer on fire"));
     let from = m.from().and_then(|f| f.first()).unwrap();
     assert_eq!(from.address(), Some(d.mb.user.as_str()));
     assert_eq!(from.name(), Some("Support Team"));
@@ -295,8 +295,10 @@ suppressed_by! {
     no_auto_reply_to_list_id: CUSTOMER, "List-Id: <users.lists.example>\r\n" => "list_id";
     no_auto_reply_to_list_unsubscribe: CUSTOMER, "List-Unsubscribe: <mailto:leave@lists.example>\r\n" => "list_unsubscribe";
     no_auto_reply_to_an_empty_return_path: CUSTOMER, "Return-Path: <>\r\n" => "empty_return_path";
-    no_auto_reply_to_mailer_daemon: "MAILER-DAEMON@mx.example.com", "" => "robot_sender";
-    no_auto_reply_to_postmaster: "postmaster@mx.example.com", "" => "robot_sender";
+    // Mail from a mailer daemon or postmaster is a bounce (R-A4) before it is a robot's.
+    no_auto_reply_to_mailer_daemon: "MAILER-DAEMON@mx.example.com", "" => "bounce";
+    no_auto_reply_to_postmaster: "postmaster@mx.example.com", "" => "bounce";
+    no_auto_reply_to_a_do_not_reply_sender: "Bank <do-not-reply@bank.example>", "" => "robot_sender";
     no_auto_reply_to_no_reply: "Shop <no-reply@shop.example>", "" => "robot_sender";
     no_auto_reply_to_spam: CUSTOMER, "X-Spam-Flag: YES\r\n" => "spam";
     no_auto_reply_to_dmarc_fail: CUSTOMER, "Authentication-Results: mx.example.test; dmarc=fail (p=reject) header.from=example.com\r\n" => "dmarc_fail";

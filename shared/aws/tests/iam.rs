@@ -664,7 +664,9 @@ fn the_dispatch_send_grant_is_read_from_an_identity_statement() {
             .any(|p| p.contains("dispatch lacks ses:SendRawEmail on SES identity/*")),
         "{p:#?}"
     );
-    let wider = with(parse("ses:SendEmail, ses:SendRawEmail, ses:DeleteEmailIdentity"));
+    let wider = with(parse(
+        "ses:SendEmail, ses:SendRawEmail, ses:DeleteEmailIdentity",
+    ));
     let p = extra(Principal::Dispatch, &wider);
     assert!(
         p.iter()

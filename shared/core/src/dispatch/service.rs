@@ -199,7 +199,12 @@ where
             return self.suppress(send, to, &reason, None, now, done).await;
         }
         let to = to.expect("a reply address, or suppressed as no_sender");
-        if !self.dispatch.failing(std::slice::from_ref(&to), now).await?.is_empty() {
+        if !self
+            .dispatch
+            .failing(std::slice::from_ref(&to), now)
+            .await?
+            .is_empty()
+        {
             return self
                 .suppress(send, Some(to), "failing_address", None, now, done)
                 .await;
@@ -399,7 +404,10 @@ where
 
     /// The email's thread as the message index knows it (its own entry), else its own id.
     async fn thread_key(&self, email: &EmailRecord) -> StoreResult<String> {
-        let entries = self.crm.messages(std::slice::from_ref(&email.message_id)).await?;
+        let entries = self
+            .crm
+            .messages(std::slice::from_ref(&email.message_id))
+            .await?;
         Ok(entries
             .into_iter()
             .find(|e| e.email_id == email.email_id)
@@ -503,8 +511,8 @@ where
         Ok(done)
     }
 
-    /// The records whose followers hear of the email: its parent and the parent's account
-    /// (a contact's or a case's).
+    /// The records whose followers hear of the email: its parent, the parent's account (a
+    /// contact's or a case's), and a case's contact.
     async fn followed(
         &self,
         event: &DispatchEvent,
@@ -521,6 +529,10 @@ where
             _ => None,
         };
         out.extend(account.map(|a| RecordRef::new(RecordKind::Account, a)));
+        // A case is its contact's too: who follows the customer hears of their cases' mail.
+        if let Some(contact) = case.and_then(|c| c.contact.clone()) {
+            out.push(RecordRef::new(RecordKind::Contact, contact));
+        }
         Ok(out)
     }
 
