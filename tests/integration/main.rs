@@ -1,5 +1,5 @@
 //! Integration tests against the real local stack: Dovecot for IMAP, moto for DynamoDB, S3,
-//! SQS and KMS. The stack is started by the project's own script (installing it if missing);
+//! SQS, KMS and SES. The stack is started by the project's own script (installing it if missing);
 //! every test uses its own resource prefix and its own mailbox users, so tests run in
 //! parallel against one stack without resetting it.
 
@@ -19,3 +19,4 @@ mod kills;
 mod pipeline;
 mod reliability;
 mod security;
+mod ses;

@@ -78,10 +78,9 @@ fn status(
     verified: bool,
     verification: Option<&VerificationStatus>,
 ) -> StoreResult<IdentityStatus> {
-    if verified {
-        return Ok(IdentityStatus::Verified);
-    }
     match verification {
+        _ if verified => Ok(IdentityStatus::Verified),
+        Some(VerificationStatus::Success) => Ok(IdentityStatus::Verified),
         Some(VerificationStatus::Failed) => Err(of_class(
             ErrorClass::Permanent,
             format!("SES failed to verify {address}"),
@@ -146,21 +145,13 @@ impl Mailer for SesMailer {
             .send()
             .await
         {
-            Ok(out) => status(address, out.verified_for_sending_status(), None),
+            Ok(out) if out.verified_for_sending_status() => Ok(IdentityStatus::Verified),
+            // Created but not yet verified for sending, or asked for before: GetEmailIdentity
+            // says where its verification stands (moto answers the create with "not verified"
+            // and the get with SUCCESS, and lets it send).
+            Ok(_) => self.current_status(address, &doing).await,
             Err(SdkError::ServiceError(s)) if s.err().is_already_exists_exception() => {
-                // Asked before: report where it stands.
-                let got = self
-                    .client
-                    .get_email_identity()
-                    .email_identity(address.as_str())
-                    .send()
-                    .await
-                    .map_err(|e| ses_error(&doing, e))?;
-                status(
-                    address,
-                    got.verified_for_sending_status(),
-                    got.verification_status(),
-                )
+                self.current_status(address, &doing).await
             }
             Err(e) => Err(ses_error(&doing, e)),
         }
@@ -168,6 +159,27 @@ impl Mailer for SesMailer {
 
     fn delivered_message_id(&self, service_id: &str) -> String {
         delivered_message_id(&self.region, service_id)
+    }
+}
+
+impl SesMailer {
+    async fn current_status(
+        &self,
+        address: &EmailAddress,
+        doing: &str,
+    ) -> StoreResult<IdentityStatus> {
+        let got = self
+            .client
+            .get_email_identity()
+            .email_identity(address.as_str())
+            .send()
+            .await
+            .map_err(|e| ses_error(doing, e))?;
+        status(
+            address,
+            got.verified_for_sending_status(),
+            got.verification_status(),
+        )
     }
 }
 
@@ -250,6 +262,10 @@ mod tests {
     fn a_failed_verification_is_an_error_not_pending() {
         let a = EmailAddress::parse("help@support.example").unwrap();
         assert_eq!(status(&a, true, None).unwrap(), IdentityStatus::Verified);
+        assert_eq!(
+            status(&a, false, Some(&VerificationStatus::Success)).unwrap(),
+            IdentityStatus::Verified
+        );
         assert_eq!(
             status(&a, false, Some(&VerificationStatus::Pending)).unwrap(),
             IdentityStatus::Pending
