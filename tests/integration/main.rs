@@ -8,6 +8,7 @@ mod assignment;
 mod cases;
 mod cli;
 mod concurrency;
+mod dispatch_store;
 mod events;
 mod filters;
 mod harness;
