@@ -546,3 +546,153 @@ async fn every_call_the_functions_make_is_a_row_of_the_iam_table() {
         );
     }
 }
+
+/// The dispatch store's calls (`DispatchStore`, `Followers`), each through a recorded client:
+/// those dispatch makes are rows of dispatch, the listings and `mark_read` rows of the CLI. The
+/// dispatch function's handler does not drive these yet, so they are called one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dispatch_store_call_is_a_row_of_dispatch_or_the_cli() {
+    use mailroom_aws::dynamo::DynamoStore;
+    use mailroom_core::dispatch::records::{
+        FailingAddress, Notification, NotificationKind, SentKind, SentRecord, SuppressedRecord,
+    };
+    use mailroom_core::ports::{DispatchStore, Followers};
+    use mailroom_core::records::RecordRef;
+
+    let env = env("iamdispatch").await;
+    let table = env.ctx.config().resources.table.clone();
+    let store = |rec: &Recorder| {
+        DynamoStore::new(
+            env.ctx.clients.clone().intercepted(rec.clone()).dynamodb,
+            &table,
+        )
+    };
+    let (dispatch_rec, cli_rec) = (Recorder::default(), Recorder::default());
+    let (dispatch, cli) = (store(&dispatch_rec), store(&cli_rec));
+    let now = Utc::now();
+    let sent = SentRecord {
+        v: 1,
+        id: "e1#auto-reply".into(),
+        kind: SentKind::AutoReply,
+        account: "support".into(),
+        from: "support@example.test".into(),
+        to: vec!["bob@cust.example".into()],
+        subject: "Re: hi".into(),
+        in_reply_to: None,
+        message_id: "m@mailroom.example".into(),
+        ses_message_id: "s@ses.example".into(),
+        email_id: Some("e1".into()),
+        parent: None,
+        case: None,
+        sent_at: now,
+    };
+    let note = |user: &str| Notification {
+        v: 1,
+        user: user.into(),
+        key: "e1".into(),
+        kind: NotificationKind::Inbox,
+        email: None,
+        email_id: Some("e1".into()),
+        record: None,
+        account: "support".into(),
+        summary: "hi".into(),
+        read: false,
+        at: now,
+    };
+    dispatch.sent(&sent.id).await.unwrap();
+    dispatch.put_sent(&sent).await.unwrap();
+    dispatch
+        .put_suppressed(&SuppressedRecord {
+            v: 1,
+            id: "e2#auto-reply".into(),
+            kind: SentKind::AutoReply,
+            account: "support".into(),
+            email_id: "e2".into(),
+            message_id: "m2@cust.example".into(),
+            to: None,
+            reason: "precedence".into(),
+            detail: None,
+            at: now,
+        })
+        .await
+        .unwrap();
+    dispatch
+        .take_allowance("bob@cust.example#w", "e1", 5, now)
+        .await
+        .unwrap();
+    // One (a conditional put), then several (which exist; a transaction of the others).
+    dispatch.put_notifications(&[note("ann")]).await.unwrap();
+    dispatch
+        .put_notifications(&[note("ann"), note("bob"), note("cid")])
+        .await
+        .unwrap();
+    dispatch
+        .mark_failing(&FailingAddress {
+            v: 1,
+            address: "bob@cust.example".into(),
+            reason: "bounce".into(),
+            since: now,
+            until: now + chrono::Duration::days(1),
+        })
+        .await
+        .unwrap();
+    dispatch
+        .failing(&["bob@cust.example".into()], now)
+        .await
+        .unwrap();
+    dispatch.follow("ann", &RecordRef::case(1)).await.unwrap();
+    dispatch.followers(&RecordRef::case(1)).await.unwrap();
+    cli.list_sent().await.unwrap();
+    cli.list_suppressed().await.unwrap();
+    cli.notifications("ann").await.unwrap();
+    assert!(cli.mark_read("ann", "e1").await.unwrap());
+    cli.followers(&RecordRef::case(1)).await.unwrap();
+
+    let mut outside = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (who, rec) in [
+        (Principal::Dispatch, &dispatch_rec),
+        (Principal::Cli, &cli_rec),
+    ] {
+        for call in rec.calls() {
+            if !allowed(who, &call) {
+                outside.push(format!("{who:?}: {call:?}"));
+            }
+            let key = call.key.clone().unwrap_or_default();
+            let key = key
+                .split_inclusive('#')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            seen.insert(format!("{who:?} {} {key}", call.action));
+        }
+    }
+    outside.sort();
+    outside.dedup();
+    assert!(
+        outside.is_empty(),
+        "calls beyond shared/aws/src/iam.rs:\n  {}",
+        outside.join("\n  ")
+    );
+    for expected in [
+        "Dispatch dynamodb:GetItem SENT",
+        "Dispatch dynamodb:PutItem SENT",
+        "Dispatch dynamodb:PutItem SUPPRESSED",
+        "Dispatch dynamodb:UpdateItem RATE#",
+        "Dispatch dynamodb:PutItem NOTIF#",
+        "Dispatch dynamodb:BatchGetItem NOTIF#",
+        "Dispatch dynamodb:PutItem FAILING",
+        "Dispatch dynamodb:BatchGetItem FAILING",
+        "Dispatch dynamodb:PutItem FOLLOW#",
+        "Dispatch dynamodb:Query FOLLOW#",
+        "Cli dynamodb:Query SENT",
+        "Cli dynamodb:Query SUPPRESSED",
+        "Cli dynamodb:Query NOTIF#",
+        "Cli dynamodb:UpdateItem NOTIF#",
+    ] {
+        assert!(
+            seen.contains(expected),
+            "{expected:?} not seen in {seen:#?}"
+        );
+    }
+}

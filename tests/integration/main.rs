@@ -9,6 +9,7 @@ mod cases;
 mod cli;
 mod concurrency;
 mod dispatch;
+mod dispatch_store;
 mod events;
 mod filters;
 mod harness;
