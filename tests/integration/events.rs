@@ -20,7 +20,7 @@ use mailroom_runtime::samples::{compare, sample_events};
 use crate::harness::*;
 
 /// The functions that exist, by their folder under `events/` (also their binary's name).
-const FUNCTIONS: &[&str] = &["scheduler", "poller", "ingest"];
+const FUNCTIONS: &[&str] = &["scheduler", "poller", "ingest", "dispatch"];
 
 /// Longest wait for one answer: a poll logs in to Dovecot, everything else is moto.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(90);

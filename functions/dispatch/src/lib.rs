@@ -63,3 +63,63 @@ where
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailroom_core::dispatch::DispatchSettings;
+    use mailroom_core::memory::{test_account, FakeMailer, MemoryCrm, MemoryDispatch, MemoryStore};
+    use mailroom_core::model::EmailRecord;
+
+    /// Every sample dispatch event through the handler on fakes: account `support` (no
+    /// auto-reply) and the email `events/ingest/pointer.json` stores, as on a prepared stack.
+    #[tokio::test]
+    async fn every_sample_event_answers_as_expected_on_fakes() {
+        for sample in mailroom_runtime::samples::of("dispatch") {
+            let store = MemoryStore::default();
+            store
+                .create_account(&test_account("support", Utc::now()))
+                .await
+                .unwrap();
+            let email: EmailRecord = serde_json::from_value(serde_json::json!({
+                "email_id": "1bf04b8632ad9457595ab8e6796ddb78",
+                "message_id": "20260304050607.1234@mail.example.com", "synthetic_id": false,
+                "auto_submitted": false, "list": false, "bounce": false, "size": 1,
+                "attachments_skipped": false, "raw_key": "raw/support/INBOX/1/1.eml",
+                "received_at": "2026-11-27T06:00:00Z",
+                "from": {"address": "john@example.com"}
+            }))
+            .unwrap();
+            store.upsert_email(&email, "support").await.unwrap();
+            let (dispatch_store, crm, mailer) = (
+                MemoryDispatch::default(),
+                MemoryCrm::default(),
+                FakeMailer::default(),
+            );
+            let settings = DispatchSettings::default();
+            let dispatch = Dispatch {
+                store: &store,
+                dispatch: &dispatch_store,
+                crm: &crm,
+                followers: &crm,
+                mailer: &mailer,
+                settings: &settings,
+            };
+            let event: SqsEvent =
+                serde_json::from_slice(&std::fs::read(&sample.path).unwrap()).unwrap();
+            let (response, _) = handle(&dispatch, event).await;
+            let answer = serde_json::to_value(&response).unwrap();
+            let problems = mailroom_runtime::samples::check_response(&sample, &answer);
+            assert!(problems.is_empty(), "{}: {problems:?}", sample.name);
+            // Nothing on a stack without auto-replies or followers sends mail.
+            assert!(mailer.sent.lock().unwrap().is_empty(), "{}", sample.name);
+            if sample.name.ends_with("ses-bounce.json") {
+                let failing = dispatch_store
+                    .failing(&["gone@customer.example".into()], Utc::now())
+                    .await
+                    .unwrap();
+                assert_eq!(failing, ["gone@customer.example"]);
+            }
+        }
+    }
+}

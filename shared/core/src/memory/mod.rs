@@ -7,6 +7,7 @@ mod crm;
 mod crm_state;
 mod dispatch;
 mod mailbox;
+mod mailer;
 mod store;
 
 pub use builders::test_account;
@@ -14,4 +15,5 @@ pub use crm::MemoryCrm;
 pub use crm_state::{CrmState, LinkedEmail};
 pub use dispatch::{Allowance, MemoryDispatch};
 pub use mailbox::{FakeFault, FakeFolder, FakeMailbox, FakeSession, FakeStage};
+pub use mailer::FakeMailer;
 pub use store::{FakeSecretBox, MemoryBlobs, MemoryQueue, MemoryStore};
