@@ -84,6 +84,23 @@ pub fn to_sqs_event(queue: &SqsQueue, messages: &[Received]) -> SqsEvent {
 
 /// Runs one cycle and returns per-account totals, sorted by account name.
 pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle>> {
+    run_stages(ctx, selection, true).await
+}
+
+/// [`run`], leaving the dispatch queue for the dispatch function (`mailroom poll
+/// --no-dispatch`: what ingest announced stays on the queue to be inspected or consumed).
+pub async fn run_without_dispatch(
+    ctx: &Context,
+    selection: Selection,
+) -> Result<Vec<AccountCycle>> {
+    run_stages(ctx, selection, false).await
+}
+
+async fn run_stages(
+    ctx: &Context,
+    selection: Selection,
+    dispatching: bool,
+) -> Result<Vec<AccountCycle>> {
     let show = std::io::stderr().is_terminal();
     let adapters = ctx.adapters();
     let mut totals: BTreeMap<String, AccountCycle> = BTreeMap::new();
@@ -216,7 +233,7 @@ pub async fn run(ctx: &Context, selection: Selection) -> Result<Vec<AccountCycle
 
     // Then what ingest announced: auto-replies, notifications (the dispatch function's work).
     let dispatch = adapters.dispatch();
-    loop {
+    while dispatching {
         let batch = adapters.dispatch_queue.receive(10, 0).await?;
         if batch.is_empty() {
             break;

@@ -343,12 +343,22 @@ pub fn print_accounts(list: &[Account], json: bool) {
 /// The per-account table of one polling cycle (`poll`, `dlq redrive`, `demo`).
 pub fn print_cycle(totals: &[AccountCycle]) {
     println!(
-        "{:<28} {:>7} {:>8} {:>10} {:>11} {:>7} {:>5} {:>6}",
-        "account", "fetched", "imported", "duplicates", "quarantined", "skipped", "cases", "errors"
+        "{:<28} {:>7} {:>8} {:>10} {:>11} {:>7} {:>5} {:>7} {:>10} {:>8} {:>6}",
+        "account",
+        "fetched",
+        "imported",
+        "duplicates",
+        "quarantined",
+        "skipped",
+        "cases",
+        "replies",
+        "suppressed",
+        "notified",
+        "errors"
     );
     for t in totals {
         println!(
-            "{:<28} {:>7} {:>8} {:>10} {:>11} {:>7} {:>5} {:>6}{}",
+            "{:<28} {:>7} {:>8} {:>10} {:>11} {:>7} {:>5} {:>7} {:>10} {:>8} {:>6}{}",
             t.account,
             t.fetched,
             t.imported,
@@ -356,6 +366,9 @@ pub fn print_cycle(totals: &[AccountCycle]) {
             t.quarantined,
             t.skipped,
             t.cases_created,
+            t.auto_replies,
+            t.suppressed,
+            t.notifications,
             t.errors,
             t.error
                 .as_ref()

@@ -622,8 +622,11 @@ async fn a_closed_case_reopens_on_reply_only_when_configured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_events_are_emitted_with_deterministic_ids() {
     let c = case_env("events", &["ann"], rr("l1")).await;
-    c.receive(&[simple("ev@x.example", "c@x.example", "issue")])
-        .await;
+    deliver(&c.mb, &[simple("ev@x.example", "c@x.example", "issue")]).await;
+    // The events stay on the queue when the cycle stops after ingest.
+    cycle::run_without_dispatch(&c.env.ctx, Selection::Named(vec!["support".into()]))
+        .await
+        .unwrap();
     let q = &c.env.ctx.adapters().dispatch_queue;
     let mut events = vec![];
     for _ in 0..5 {

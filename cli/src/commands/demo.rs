@@ -8,7 +8,7 @@ use mailroom::context::connect;
 use mailroom::{cycle, local, views};
 use mailroom_core::model::{AccountKind, Secret, Security};
 use mailroom_core::model::{CaseSettings, Distribution};
-use mailroom_core::ports::{EmailStore, StoreError};
+use mailroom_core::ports::{DispatchStore, EmailStore, Followers, StoreError};
 use mailroom_core::records::RecordRef;
 use mailroom_core::schedule::Selection;
 use mailroom_core::SCHEMA_VERSION;
@@ -33,7 +33,7 @@ pub async fn run() -> Result<()> {
     views::note(format!("delivered {n} sample messages to {user}"));
 
     let name = format!("demo-{stamp}");
-    accounts::add(
+    accounts::add_group(
         &ctx,
         NewAccount {
             name: name.clone(),
@@ -52,7 +52,7 @@ pub async fn run() -> Result<()> {
     )
     .await?;
     views::note(format!(
-        "group account {name} added (IMAP over TLS, password sealed with KMS)"
+        "group account {name} added (IMAP over TLS, password sealed with KMS, address verified with SES)"
     ));
 
     // Email-to-case: a support team of three, round-robin, and one known customer.
@@ -96,6 +96,30 @@ pub async fn run() -> Result<()> {
         )
         .await?;
     views::note("email-to-case on: round-robin over team support (ann, ben, cat)");
+    // Auto-reply on (R-A1), and a follower of the customer who is in no team (R-N1).
+    store
+        .set_auto_reply(
+            &name,
+            Some(&mailroom_core::dispatch::settings::AutoReply {
+                enabled: true,
+                subject: "Re: {{subject}}".into(),
+                body: "Hello {{contact_name}},\n\nwe received your message about \
+                       \"{{subject}}\" and filed it as case {{case_number}}. We will be in \
+                       touch.\n"
+                    .into(),
+                html: None,
+                from_name: Some("Demo Support".into()),
+                reply_to: None,
+                limit: mailroom_core::dispatch::settings::DEFAULT_LIMIT,
+                window_minutes: mailroom_core::dispatch::settings::DEFAULT_WINDOW_MINUTES,
+            }),
+        )
+        .await?;
+    if store.get_user("dora").await?.is_none() {
+        mailroom::records::add_user(&ctx, "dora", &["dora@corp.example".into()], &[], true).await?;
+    }
+    store.follow("dora", &customer.reference()).await?;
+    views::note("auto-reply on; dora (account manager, no team) follows Petra Schmidt");
 
     let totals = cycle::run(&ctx, Selection::Named(vec![name.clone()])).await?;
     views::demo_heading("poll cycle");
@@ -127,6 +151,18 @@ pub async fn run() -> Result<()> {
             .filter(|e| e.kind == "email_received")
             .count();
         views::demo_case(c, emails);
+    }
+    views::demo_heading(&format!(
+        "sent by {name}: auto-replies (through SES), one per new email, none to robots"
+    ));
+    let sent = store.list_sent().await?;
+    views::print_sent(&sent, false);
+    views::demo_heading("auto-replies not sent, and why (loop safety, R-A2)");
+    let suppressed = store.list_suppressed().await?;
+    views::print_suppressed(&suppressed, false);
+    for user in ["ann", "ben", "cat", "dora"] {
+        views::demo_heading(&format!("notifications of {user}"));
+        views::print_notifications(&store.notifications(user).await?, false);
     }
     views::demo_heading(&format!("quarantine of {name}"));
     for q in store

@@ -12,6 +12,10 @@ pub struct PollArgs {
     accounts: Vec<String>,
     #[arg(long)]
     json: bool,
+    /// Stop after ingest: leave the dispatch queue's events (auto-replies, notifications)
+    /// for the dispatch function.
+    #[arg(long)]
+    no_dispatch: bool,
 }
 
 pub async fn run(ctx: &Context, args: PollArgs) -> Result<()> {
@@ -21,6 +25,9 @@ pub async fn run(ctx: &Context, args: PollArgs) -> Result<()> {
         accounts::require(ctx, &args.accounts).await?;
         Selection::Named(args.accounts)
     };
-    let totals = cycle::run(ctx, selection).await?;
+    let totals = match args.no_dispatch {
+        true => cycle::run_without_dispatch(ctx, selection).await?,
+        false => cycle::run(ctx, selection).await?,
+    };
     views::print_poll(&totals, args.json)
 }
