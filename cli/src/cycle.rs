@@ -233,7 +233,10 @@ async fn run_stages(
 
     // Then what ingest announced: auto-replies, notifications (the dispatch function's work).
     let dispatch = adapters.dispatch();
-    while dispatching {
+    if !dispatching {
+        return Ok(totals.into_values().collect());
+    }
+    loop {
         let batch = adapters.dispatch_queue.receive(10, 0).await?;
         if batch.is_empty() {
             break;
