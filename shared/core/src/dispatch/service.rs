@@ -156,7 +156,7 @@ where
             (AccountKind::Group, Some(s)) if s.enabled => s.clone(),
             _ => return Ok(done),
         };
-        let thread_key = self.thread_key(&email).await?;
+        let (thread_key, ours) = self.index_facts(&email).await?;
         let send = Send {
             id: format!(
                 "{}:{}:{}",
@@ -171,7 +171,8 @@ where
             parent: event.parent.clone(),
             thread_key,
         };
-        self.auto_reply(&send, &settings, now, &mut done).await?;
+        self.auto_reply(&send, &settings, ours, now, &mut done)
+            .await?;
         Ok(done)
     }
 
@@ -179,6 +180,7 @@ where
         &self,
         send: &Send<'_>,
         settings: &AutoReply,
+        ours: bool,
         now: DateTime<Utc>,
         done: &mut Dispatched,
     ) -> StoreResult<()> {
@@ -188,7 +190,6 @@ where
         }
         let email = send.email;
         let own = self.own_addresses(email).await?;
-        let ours = self.is_our_mail(email).await?;
         let to = reply_address(email);
         let reason = match (ours, auto_reply_suppression(email, &own)) {
             (true, _) => Some("own_mail".to_string()),
@@ -402,24 +403,20 @@ where
         })
     }
 
-    /// The email's thread as the message index knows it (its own entry), else its own id.
-    async fn thread_key(&self, email: &EmailRecord) -> StoreResult<String> {
-        let entries = self
-            .crm
-            .messages(std::slice::from_ref(&email.message_id))
-            .await?;
-        Ok(entries
-            .into_iter()
-            .find(|e| e.email_id == email.email_id)
-            .map(|e| e.thread_key)
-            .unwrap_or_else(|| email.message_id.clone()))
-    }
-
-    /// Whether the email is a copy of mail we sent (R-I3): its Message-ID is one we recorded.
-    async fn is_our_mail(&self, email: &EmailRecord) -> StoreResult<bool> {
+    /// What the message index knows of the email, in one read: its thread (its own entry's,
+    /// else its own id) and whether it is a copy of mail we sent (R-I3: its Message-ID, or the
+    /// `X-Mailroom-Id` it carries, is one we recorded).
+    async fn index_facts(&self, email: &EmailRecord) -> StoreResult<(String, bool)> {
         let mut ids = vec![email.message_id.clone()];
         ids.extend(email.signals.mailroom_id.clone());
-        Ok(self.crm.messages(&ids).await?.iter().any(|e| e.ours))
+        let entries = self.crm.messages(&ids).await?;
+        let ours = entries.iter().any(|e| e.ours);
+        let thread = entries
+            .into_iter()
+            .find(|e| e.message_id == email.message_id)
+            .map(|e| e.thread_key)
+            .unwrap_or_else(|| email.message_id.clone());
+        Ok((thread, ours))
     }
 
     /// Which of the addresses that could be answered are Mailroom's own.
@@ -490,8 +487,16 @@ where
         if !notifications.is_empty() {
             done.notified = self.dispatch.put_notifications(&notifications).await?;
         }
-        let thread_key = self.thread_key(&email).await?;
-        for (user, _) in told.iter().filter(|(u, _)| u.notify_email) {
+        let emailed: Vec<&User> = told
+            .iter()
+            .filter(|(u, _)| u.notify_email)
+            .map(|(u, _)| *u)
+            .collect();
+        if emailed.is_empty() {
+            return Ok(done);
+        }
+        let (thread_key, _) = self.index_facts(&email).await?;
+        for user in emailed {
             let send = Send {
                 id: format!(
                     "{}:{}:{}",
