@@ -196,10 +196,6 @@ pub struct Account {
     /// Whether SES lets the group address send, as last asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<crate::ports::IdentityStatus>,
-    /// Last refusal of a send by the mail service (for example an unverified identity): the
-    /// reason an expected auto-reply did not go, shown with the account.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub send_error: Option<String>,
 }
 
 impl Account {
@@ -232,7 +228,6 @@ impl Account {
             case_error_at: None,
             auto_reply: None,
             identity: None,
-            send_error: None,
         }
     }
 }

@@ -205,7 +205,6 @@ fn mailbox(name: &str, o: &Opts) -> Account {
         case_error_at: None,
         auto_reply: None,
         identity: None,
-        send_error: None,
     }
 }
 

@@ -247,6 +247,7 @@ where
                     .await;
             }
         };
+        let subject = one_reply_prefix(&subject);
         let subject = match send.case {
             Some(n) => tag_subject(&subject, n),
             None => subject,
@@ -709,6 +710,19 @@ fn group_address(account: &Account) -> Option<EmailAddress> {
         .and_then(|a| EmailAddress::parse(a).ok())
 }
 
+/// `Re: {{subject}}` on a subject that is already a reply reads `Re: Re: ...`: one `Re:` is
+/// what mail clients write.
+fn one_reply_prefix(subject: &str) -> String {
+    let mut s = subject;
+    while s
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("re: re: "))
+    {
+        s = &s[4..];
+    }
+    s.to_string()
+}
+
 /// The References of an answer: the thread's, then the email answered (RFC 5322 3.6.4).
 fn thread_references(email: &EmailRecord) -> Vec<MessageId> {
     email
@@ -733,5 +747,23 @@ fn mailroom_id(send_id: &str) -> String {
         let digest = Sha256::digest(send_id.as_bytes());
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         format!("h:{hex}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_to_a_reply_has_one_re() {
+        assert_eq!(one_reply_prefix("Re: Re: RE: help"), "RE: help");
+        assert_eq!(one_reply_prefix("Re: help"), "Re: help");
+        assert_eq!(one_reply_prefix("Réunion"), "Réunion");
+        assert_eq!(one_reply_prefix("Re:éééé"), "Re:éééé");
+        assert_eq!(
+            mailroom_id("auto-reply:e1:support"),
+            "auto-reply:e1:support"
+        );
+        assert!(mailroom_id("auto-reply:e1:a b").starts_with("h:"));
     }
 }
