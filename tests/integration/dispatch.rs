@@ -14,7 +14,7 @@ use mailroom_core::dispatch::records::{NotificationKind, SentKind, SentRecord};
 use mailroom_core::dispatch::settings::AutoReply;
 use mailroom_core::model::{AccountKind, Secret, Security};
 use mailroom_core::ports::{AccountStore, DispatchStore, EmailStore, Followers};
-use mailroom_core::records::{Contact, RecordKind, RecordRef};
+use mailroom_core::records::{Contact, RecordRef};
 use mailroom_core::schedule::Selection;
 
 use crate::cases::{mail, rr, simple, Mail};
@@ -71,25 +71,23 @@ pub async fn dispatch_env(env: TestEnv, tag: &str, cases: bool) -> DispatchEnv {
 
 /// A group account in team `l1` on `mb`, its address verified with SES.
 pub async fn group_account(env: &TestEnv, name: &str, mb: &TestMailbox) {
-    mailroom::accounts::add_group(
-        &env.ctx,
-        mailroom::accounts::NewAccount {
-            name: name.into(),
-            kind: AccountKind::Group,
-            address: Some(mb.user.clone()),
-            owner: None,
-            imap_host: "127.0.0.1".into(),
-            imap_port: stack().imaps_port,
-            imap_user: mb.user.clone(),
-            security: Security::ImplicitTls,
-            folders: vec![],
-            fetch_since: None,
-            teams: vec!["l1".into()],
-        },
-        Secret::new(&mb.password),
-    )
-    .await
-    .expect("group account added");
+    let mut new = env.new_account(name, mb, stack().imaps_port, Security::ImplicitTls);
+    new.teams = vec!["l1".into()];
+    mailroom::accounts::add_group(&env.ctx, new, Secret::new(&mb.password))
+        .await
+        .expect("group account added");
+}
+
+/// A contact record; returns its reference.
+async fn add_contact(ctx: &mailroom::context::Context, name: &str, email: &str) -> RecordRef {
+    let contact = NewRecord::Contact(Contact {
+        v: 1,
+        name: name.into(),
+        email: email.into(),
+        account: None,
+    });
+    ctx.adapters().store.add_record(&contact).await.unwrap();
+    contact.reference()
 }
 
 impl DispatchEnv {
@@ -137,15 +135,7 @@ async fn a_new_case_gets_one_auto_reply_with_rfc3834_headers_and_its_case_tag() 
     let moto = OwnMoto::start();
     let d = dispatch_env(moto.env("arcase").await, "arcase", true).await;
     let store = &d.env.ctx.adapters().store;
-    store
-        .add_record(&NewRecord::Contact(Contact {
-            v: 1,
-            name: "Carol Customer".into(),
-            email: "carol@customer.example".into(),
-            account: None,
-        }))
-        .await
-        .unwrap();
+    add_contact(&d.env.ctx, "Carol Customer", "carol@customer.example").await;
     let totals = d
         .receive(&[simple(
             "printer-1@customer.example",
@@ -488,16 +478,7 @@ async fn followers_inbox_users_and_the_assignee_are_told_once_and_the_sender_nev
             .await
             .unwrap();
     }
-    store
-        .add_record(&NewRecord::Contact(Contact {
-            v: 1,
-            name: "Carol".into(),
-            email: "carol@customer.example".into(),
-            account: None,
-        }))
-        .await
-        .unwrap();
-    let contact = RecordRef::new(RecordKind::Contact, "carol@customer.example");
+    let contact = add_contact(ctx, "Carol", "carol@customer.example").await;
     for u in ["cid", "dan"] {
         store.follow(u, &contact).await.unwrap();
     }
@@ -621,16 +602,7 @@ async fn personal_mail_linked_by_its_sender_notifies_no_follower() {
     )
     .await
     .unwrap();
-    store
-        .add_record(&NewRecord::Contact(Contact {
-            v: 1,
-            name: "Carol".into(),
-            email: "carol@customer.example".into(),
-            account: None,
-        }))
-        .await
-        .unwrap();
-    let contact = RecordRef::new(RecordKind::Contact, "carol@customer.example");
+    let contact = add_contact(ctx, "Carol", "carol@customer.example").await;
     store.follow("fred", &contact).await.unwrap();
     deliver(
         &mb,

@@ -67,25 +67,33 @@ impl TestEnv {
         security: Security,
     ) {
         // Group accounts verify their address with SES, as `account add-group` does.
-        mailroom::accounts::add_group(
-            &self.ctx,
-            mailroom::accounts::NewAccount {
-                name: name.into(),
-                kind: AccountKind::Group,
-                address: Some(mb.user.clone()),
-                owner: None,
-                imap_host: "127.0.0.1".into(),
-                imap_port: port,
-                imap_user: mb.user.clone(),
-                security,
-                folders: vec![],
-                fetch_since: None,
-                teams: vec![],
-            },
-            Secret::new(password),
-        )
-        .await
-        .expect("account added");
+        let new = self.new_account(name, mb, port, security);
+        mailroom::accounts::add_group(&self.ctx, new, Secret::new(password))
+            .await
+            .expect("account added");
+    }
+
+    /// A group account on `mb` (no teams, INBOX), as the CLI's flags would give it.
+    pub fn new_account(
+        &self,
+        name: &str,
+        mb: &TestMailbox,
+        port: u16,
+        security: Security,
+    ) -> mailroom::accounts::NewAccount {
+        mailroom::accounts::NewAccount {
+            name: name.into(),
+            kind: AccountKind::Group,
+            address: Some(mb.user.clone()),
+            owner: None,
+            imap_host: "127.0.0.1".into(),
+            imap_port: port,
+            imap_user: mb.user.clone(),
+            security,
+            folders: vec![],
+            fetch_since: None,
+            teams: vec![],
+        }
     }
 }
 

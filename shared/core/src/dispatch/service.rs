@@ -138,19 +138,10 @@ where
             return Ok(done);
         };
         for (address, permanent) in bounced_addresses(&email) {
-            if !permanent {
-                continue;
+            if permanent {
+                let reason = format!("bounced (DSN {})", email.message_id);
+                self.mark_failing(address, reason, now, &mut done).await?;
             }
-            self.dispatch
-                .mark_failing(&FailingAddress {
-                    v: SCHEMA_VERSION,
-                    address: address.clone(),
-                    reason: format!("bounced (DSN {})", email.message_id),
-                    since: now,
-                    until: now + self.settings.failing_for,
-                })
-                .await?;
-            done.failing.push(address);
         }
         let settings = match (&account.kind, &account.auto_reply) {
             (AccountKind::Group, Some(s)) if s.enabled => s.clone(),
@@ -635,18 +626,32 @@ where
     ) -> StoreResult<Dispatched> {
         let mut done = Dispatched::default();
         for address in &feedback.addresses {
-            self.dispatch
-                .mark_failing(&FailingAddress {
-                    v: SCHEMA_VERSION,
-                    address: address.clone(),
-                    reason: format!("SES {}", feedback.reason),
-                    since: now,
-                    until: now + self.settings.failing_for,
-                })
+            let reason = format!("SES {}", feedback.reason);
+            self.mark_failing(address.clone(), reason, now, &mut done)
                 .await?;
-            done.failing.push(address.clone());
         }
         Ok(done)
+    }
+
+    /// No notification email to `address` for the configured while (R-A4).
+    async fn mark_failing(
+        &self,
+        address: String,
+        reason: String,
+        now: DateTime<Utc>,
+        done: &mut Dispatched,
+    ) -> StoreResult<()> {
+        self.dispatch
+            .mark_failing(&FailingAddress {
+                v: SCHEMA_VERSION,
+                address: address.clone(),
+                reason,
+                since: now,
+                until: now + self.settings.failing_for,
+            })
+            .await?;
+        done.failing.push(address);
+        Ok(())
     }
 
     /// `account.failing` (R-F7): the admins of a group account, or a personal account's
