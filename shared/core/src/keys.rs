@@ -121,6 +121,8 @@ pub const MAILBOX_SK: &str = "MAILBOX";
 pub const ADDRESS_INDEX_SK: &str = "ADDRESSINDEX";
 /// The same marker for the team-member entries ([`members_pk`]).
 pub const MEMBER_INDEX_SK: &str = "MEMBERINDEX";
+/// The same marker for the schedule index's attributes on accounts ([`schedule_pk`]).
+pub const SCHEDULE_INDEX_SK: &str = "SCHEDULEINDEX";
 /// The case-number counter in [`COUNTER_PK`].
 pub const CASE_COUNTER_SK: &str = "case";
 /// A case's first stream entry.
@@ -232,6 +234,22 @@ pub fn round_robin_sk(account: &str) -> String {
 /// open count, so a least-busy claim conditions on one item instead of every member's count.
 pub fn team_loads_sk(team: &str) -> String {
     format!("loads#{team}")
+}
+
+// ---- the schedule index (`sched`, a GSI over account items; not table partitions) ----
+
+/// The index that lists due accounts (`mailroom_core::schedule`).
+pub const SCHEDULE_INDEX: &str = "sched";
+
+/// An account's partition of the schedule index while it is not backing off: sort key its
+/// last mail (else its creation), so one range condition finds the accounts of one interval.
+pub fn schedule_pk(shard: u32) -> String {
+    format!("SCHED#{shard:02}")
+}
+
+/// The same shard's accounts in back-off: sort key the end of the back-off.
+pub fn schedule_wait_pk(shard: u32) -> String {
+    format!("SCHED#{shard:02}#WAIT")
 }
 
 /// Folder names may hold `/`, spaces or any Unicode; keys get a reversible, plain form.

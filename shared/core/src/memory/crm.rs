@@ -449,6 +449,13 @@ impl Directory for MemoryCrm {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         Ok(self.users())
     }
+    async fn get_users(&self, names: &[String]) -> StoreResult<Vec<User>> {
+        let st = self.st();
+        Ok(names
+            .iter()
+            .filter_map(|n| st.users.get(n).cloned())
+            .collect())
+    }
 }
 
 #[cfg(test)]
