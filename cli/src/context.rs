@@ -48,6 +48,11 @@ pub async fn connect(prefix: &str) -> Result<Context> {
         .ensure_member_index()
         .await
         .context("indexing the teams' members")?;
+    // The same for the schedule index: the scheduler sees no account without its attributes.
+    store
+        .ensure_schedule_index()
+        .await
+        .context("indexing the accounts' schedules")?;
     Ok(Context {
         clients,
         poller,

@@ -84,7 +84,8 @@ pub fn skipped_key(account: &str, folder: &str, uidvalidity: u32, uid: u32) -> S
 
 // ---- DynamoDB partition keys: fixed names ----
 
-/// Every account, in one partition: the scheduler lists them with one paginated Query.
+/// Every account, in one partition: the CLI lists them with one paginated Query (the
+/// scheduler reads the schedule index instead, [`SCHEDULE_INDEX`]).
 pub const ACCOUNTS_PK: &str = "ACCOUNTS";
 /// Quarantined messages (R-F9).
 pub const QUARANTINE_PK: &str = "QUARANTINE";
