@@ -17,4 +17,5 @@ mod imap_faults;
 mod kills;
 mod pipeline;
 mod reliability;
+mod schedule;
 mod security;
