@@ -15,7 +15,13 @@
 //! - `filters`: filter evaluation per email with 1,000 filters defined (header skip decision
 //!   plus one user's copy, body criteria included), over the fixture corpus.
 //!
-//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller|requests|filters> [--json]`.
+//! - `scheduler`: one scheduler tick over `--accounts N` seeded accounts (`--busy`: all due),
+//!   timed, with its peak memory measured in a process of its own ([`scheduler`]).
+//!
+//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller|requests|filters|scheduler> [--json]`.
+
+#[path = "bench/scheduler.rs"]
+mod scheduler;
 
 use std::time::{Duration, Instant};
 
@@ -496,8 +502,22 @@ async fn main() -> Result<()> {
         Some("poller") => poller(messages, json_out).await,
         Some("requests") => requests(accounts, json_out).await,
         Some("filters") => filters_bench(json_out),
+        Some("scheduler") => {
+            let busy = args.iter().any(|a| a == "--busy");
+            scheduler::seed_and_tick(accounts, busy, json_out).await
+        }
+        Some("scheduler-tick") => {
+            let value = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("scheduler-tick needs {name}"))
+            };
+            scheduler::tick_only(&value("--prefix")?, &value("--at")?).await
+        }
         _ => bail!(
-            "usage: mailroom-bench <ingest-core|poller|requests|filters> [--messages N] [--accounts N] [--json]"
+            "usage: mailroom-bench <ingest-core|poller|requests|filters|scheduler> [--messages N] [--accounts N] [--busy] [--json]"
         ),
     }
 }
