@@ -14,7 +14,8 @@
 //! - [`parse`]: raw RFC 5322 bytes to a [`parse::ParsedEmail`], or a quarantine reason.
 //! - [`ids`]: Message-ID handling, the email identity used for dedupe, synthetic ids.
 //! - [`limits`]: tunables with their validation.
-//! - [`schedule`]: which accounts a scheduler tick polls (adaptive interval, back-off).
+//! - [`schedule`]: which accounts a scheduler tick polls (adaptive interval, back-off), read
+//!   through the schedule index (sharded, projected; no listing).
 //! - [`poll`]: one account's poll: watermarks, batch planning, store-then-enqueue-then-advance.
 //! - [`ingest`]: one pointer's ingest: parse, dedupe, quarantine.
 //! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.
