@@ -195,9 +195,22 @@ impl DynamoStore {
         self.put(item, "schedule index marker").await
     }
 
-    /// Writes new accounts as they are, 25 a request, without their own-address entries or
-    /// any check that they are new: for benchmarks seeding a table of their own.
+    /// Writes new accounts as `create_account` leaves them (with their own-address entries),
+    /// 25 items a request, without checking that they are new or that their addresses are
+    /// distinct: for benchmarks seeding a table of their own (moto's transactions copy the
+    /// whole table each, so creating 10,000 accounts one by one outgrows the emulator).
     pub async fn seed_accounts(&self, accounts: &[Account]) -> StoreResult<()> {
+        let entries = accounts.iter().filter_map(|a| {
+            let address = mailroom_core::records::normalize_address(a.address.as_deref()?);
+            let mut item = key(
+                &mailroom_core::keys::address_pk(&address),
+                mailroom_core::keys::MAILBOX_SK,
+            );
+            item.insert("accounts".into(), AttributeValue::Ss(vec![a.name.clone()]));
+            item.insert("address".into(), s(address));
+            item.insert("v".into(), n(SCHEMA_VERSION as u64));
+            Some(item)
+        });
         let items = accounts
             .iter()
             .map(|a| {
@@ -211,6 +224,7 @@ impl DynamoStore {
                 );
                 item
             })
+            .chain(entries.collect::<Vec<_>>())
             .collect();
         self.batch_put(items, "seed accounts").await
     }
