@@ -413,9 +413,9 @@ async fn requests(extra_accounts: usize, json_out: bool) -> Result<()> {
 
 /// `n` more accounts, half group (team `l1`) and half personal, each with its own address;
 /// one user and one filter per hundred accounts. The accounts are written as `create_account`
-/// leaves them, by BatchWriteItem (moto copies the whole table for every transaction, so
-/// 10,000 creations one by one took it past 6 GB); users and filters one at a time, as moto's
-/// transactions are not safe under concurrent requests.
+/// leaves them, and the users as `add_user` does, by BatchWriteItem: moto copies the whole
+/// table for every transaction, so 10,000 creations one by one took it past 6 GB. Filters are
+/// single puts, one at a time.
 async fn add_accounts(ctx: &mailroom::context::Context, n: usize) -> Result<()> {
     use futures::stream::{self, StreamExt, TryStreamExt};
     use mailroom_core::filters::{Action, Filter, Scope};
@@ -451,10 +451,22 @@ async fn add_accounts(ctx: &mailroom::context::Context, n: usize) -> Result<()> 
         .buffer_unordered(4)
         .try_collect::<Vec<()>>()
         .await?;
+    let users: Vec<_> = (0..n)
+        .step_by(100)
+        .map(|i| {
+            let name = format!("user{:04}", i / 100);
+            mailroom_core::records::User {
+                v: 1,
+                emails: vec![format!("{name}@corp.example")],
+                name,
+                teams: vec![],
+                active: true,
+                created_at: Utc::now(),
+            }
+        })
+        .collect();
+    store.seed_users(&users).await?;
     for i in (0..n).step_by(100) {
-        let user = format!("user{:04}", i / 100);
-        mailroom::records::add_user(ctx, &user, &[format!("{user}@corp.example")], &[], true)
-            .await?;
         store
             .add_filter(&Filter {
                 v: 1,
