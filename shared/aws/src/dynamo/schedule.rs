@@ -117,10 +117,10 @@ impl ScheduleIndex for DynamoStore {
         start: Option<String>,
     ) -> StoreResult<SchedulePage> {
         let condition = match (&range.from, &range.to) {
-            (Some(_), Some(_)) => "#p = :p AND #s BETWEEN :from AND :to",
-            (Some(_), None) => "#p = :p AND #s >= :from",
-            (None, Some(_)) => "#p = :p AND #s <= :to",
-            (None, None) => "#p = :p",
+            (Some(_), Some(_)) => "#p = :pk AND #s BETWEEN :from AND :to",
+            (Some(_), None) => "#p = :pk AND #s >= :from",
+            (None, Some(_)) => "#p = :pk AND #s <= :to",
+            (None, None) => "#p = :pk",
         };
         let mut req = self
             .client()
@@ -129,7 +129,7 @@ impl ScheduleIndex for DynamoStore {
             .index_name(SCHEDULE_INDEX)
             .key_condition_expression(condition)
             .expression_attribute_names("#p", SCHED_PK)
-            .expression_attribute_values(":p", s(&range.partition))
+            .expression_attribute_values(":pk", s(&range.partition))
             .scan_index_forward(forward)
             .set_exclusive_start_key(start.as_deref().map(decode_start).transpose()?);
         if range.from.is_some() || range.to.is_some() {
