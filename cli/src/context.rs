@@ -65,6 +65,11 @@ async fn finish(
         .ensure_member_index()
         .await
         .context("indexing the teams' members")?;
+    // The same for the schedule index: the scheduler sees no account without its attributes.
+    store
+        .ensure_schedule_index()
+        .await
+        .context("indexing the accounts' schedules")?;
     Ok(Context {
         clients,
         poller,

@@ -525,7 +525,7 @@ async fn every_call_the_functions_make_is_a_row_of_the_iam_table() {
     );
     // The paths that matter were taken: the check did not pass for want of calls.
     for expected in [
-        "Scheduler dynamodb:Query table ACCOUNTS",
+        "Scheduler dynamodb:Query index/sched SCHED#",
         "Scheduler sqs:SendMessage PollQueue ",
         "Poller kms:Decrypt data key ",
         "Poller dynamodb:GetItem table CONFIG",

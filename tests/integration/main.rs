@@ -19,5 +19,6 @@ mod imap_faults;
 mod kills;
 mod pipeline;
 mod reliability;
+mod schedule;
 mod security;
 mod ses;

@@ -15,7 +15,13 @@
 //! - `filters`: filter evaluation per email with 1,000 filters defined (header skip decision
 //!   plus one user's copy, body criteria included), over the fixture corpus.
 //!
-//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller|requests|filters> [--json]`.
+//! - `scheduler`: one scheduler tick over `--accounts N` seeded accounts (`--busy`: all due),
+//!   timed, with its peak memory measured in a process of its own ([`scheduler`]).
+//!
+//! Run with `cargo run --release --bin mailroom-bench -- <ingest-core|poller|requests|filters|scheduler> [--json]`.
+
+#[path = "bench/scheduler.rs"]
+mod scheduler;
 
 use std::time::{Duration, Instant};
 
@@ -406,13 +412,15 @@ async fn requests(extra_accounts: usize, json_out: bool) -> Result<()> {
 }
 
 /// `n` more accounts, half group (team `l1`) and half personal, each with its own address;
-/// one user and one filter per hundred accounts. Created one at a time: moto's transactions
-/// are not safe under concurrent requests.
+/// one user and one filter per hundred accounts. The accounts are written as `create_account`
+/// leaves them, and the users as `add_user` does, by BatchWriteItem: moto copies the whole
+/// table for every transaction, so 10,000 creations one by one took it past 6 GB. Filters are
+/// single puts, one at a time.
 async fn add_accounts(ctx: &mailroom::context::Context, n: usize) -> Result<()> {
     use futures::stream::{self, StreamExt, TryStreamExt};
     use mailroom_core::filters::{Action, Filter, Scope};
     use mailroom_core::model::AccountKind;
-    use mailroom_core::ports::{AccountStore, SecretBox};
+    use mailroom_core::ports::SecretBox;
     if n == 0 {
         return Ok(());
     }
@@ -424,8 +432,8 @@ async fn add_accounts(ctx: &mailroom::context::Context, n: usize) -> Result<()> 
         .secrets
         .seal("bench", &Secret::new("x"))
         .await?;
-    stream::iter(0..n)
-        .map(|i| async move {
+    let accounts: Vec<_> = (0..n)
+        .map(|i| {
             let name = format!("acct{i:06}");
             let mut account = mailroom_core::memory::test_account(&name, Utc::now());
             account.secret = secret.clone();
@@ -435,37 +443,47 @@ async fn add_accounts(ctx: &mailroom::context::Context, n: usize) -> Result<()> 
                 account.owner = Some(format!("user{:04}", i / 100));
                 account.teams = vec![];
             }
-            store.create_account(&account).await?;
-            if i % 100 == 0 {
-                let user = format!("user{:04}", i / 100);
-                mailroom::records::add_user(
-                    ctx,
-                    &user,
-                    &[format!("{user}@corp.example")],
-                    &[],
-                    true,
-                )
-                .await?;
-                store
-                    .add_filter(&Filter {
-                        v: 1,
-                        name: format!("bench-{i:06}"),
-                        scope: Scope::Account(name.clone()),
-                        from: None,
-                        to: None,
-                        subject: Some(mailroom_core::filters::Pattern::new("*never-matches*")?),
-                        body_any: vec![],
-                        body_all: vec![],
-                        action: Action::MarkRead,
-                        folder: None,
-                    })
-                    .await?;
-            }
-            anyhow::Ok(())
+            account
         })
-        .buffered(1)
+        .collect();
+    stream::iter(accounts.chunks(100))
+        .map(|c| store.seed_accounts(c))
+        .buffer_unordered(4)
         .try_collect::<Vec<()>>()
         .await?;
+    let users: Vec<_> = (0..n)
+        .step_by(100)
+        .map(|i| {
+            let name = format!("user{:04}", i / 100);
+            mailroom_core::records::User {
+                v: 1,
+                emails: vec![format!("{name}@corp.example")],
+                name,
+                teams: vec![],
+                active: true,
+                created_at: Utc::now(),
+                admin: false,
+                notify_email: false,
+            }
+        })
+        .collect();
+    store.seed_users(&users).await?;
+    for i in (0..n).step_by(100) {
+        store
+            .add_filter(&Filter {
+                v: 1,
+                name: format!("bench-{i:06}"),
+                scope: Scope::Account(format!("acct{i:06}")),
+                from: None,
+                to: None,
+                subject: Some(mailroom_core::filters::Pattern::new("*never-matches*")?),
+                body_any: vec![],
+                body_all: vec![],
+                action: Action::MarkRead,
+                folder: None,
+            })
+            .await?;
+    }
     eprintln!(
         "added {n} accounts in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -496,8 +514,24 @@ async fn main() -> Result<()> {
         Some("poller") => poller(messages, json_out).await,
         Some("requests") => requests(accounts, json_out).await,
         Some("filters") => filters_bench(json_out),
+        Some("scheduler") => {
+            let busy = args.iter().any(|a| a == "--busy");
+            let count = args.iter().any(|a| a == "--count-sends");
+            scheduler::seed_and_tick(accounts, busy, count, json_out).await
+        }
+        Some("scheduler-tick") => {
+            let value = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("scheduler-tick needs {name}"))
+            };
+            let count = args.iter().any(|a| a == "--count-sends");
+            scheduler::tick_only(&value("--prefix")?, &value("--at")?, count).await
+        }
         _ => bail!(
-            "usage: mailroom-bench <ingest-core|poller|requests|filters> [--messages N] [--accounts N] [--json]"
+            "usage: mailroom-bench <ingest-core|poller|requests|filters|scheduler> [--messages N] [--accounts N] [--busy] [--count-sends] [--json]"
         ),
     }
 }

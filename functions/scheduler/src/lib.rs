@@ -1,11 +1,13 @@
 //! `scheduler`: on each EventBridge tick, queue one poll job per due account (R-F1, R-F10).
-//! It never polls itself, so a cycle over 1,000 accounts is one query and 100 batch sends.
+//! It never polls itself, and never lists the accounts: it reads the due ones through the
+//! schedule index, shard by shard, a page at a time, sending each page's jobs in parallel
+//! batches before it reads the next (`mailroom_core::schedule`).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::Utc;
 use mailroom_aws::{Adapters, DynamoStore, SqsQueue};
 use mailroom_core::messages::PollJob;
-use mailroom_core::ports::{AccountStore, Directory, Queue, StoreError};
+use mailroom_core::ports::{AccountStore, Directory, Queue, ScheduleIndex, StoreError};
 use mailroom_core::schedule::{run_cycle, CycleReport, Selection};
 
 /// The ports a tick reads and writes.
@@ -33,7 +35,7 @@ pub async fn handle<A, D, Q>(
     selection: &Selection,
 ) -> Result<CycleReport, StoreError>
 where
-    A: AccountStore,
+    A: AccountStore + ScheduleIndex,
     D: Directory,
     Q: Queue<PollJob>,
 {
@@ -43,21 +45,13 @@ where
         .clone()
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-    let inactive: Vec<String> = ports
-        .users
-        .list_users()
-        .await?
-        .into_iter()
-        .filter(|u| !u.active)
-        .map(|u| u.name)
-        .collect();
     let report = run_cycle(
         ports.accounts,
+        ports.users,
         ports.poll_queue,
         now,
         &cycle,
         selection,
-        &inactive,
     )
     .await?;
     tracing::info!(

@@ -17,7 +17,8 @@
 //! - Table grants name their partitions with `dynamodb:LeadingKeys` (`ForAllValues:StringLike`;
 //!   a prefix such as `EMAIL#` becomes `EMAIL#*`). A transaction has no IAM action of its own:
 //!   each of its items is authorised as PutItem, UpdateItem or ConditionCheckItem, under the same
-//!   conditions. Nothing reads the `gsi1` index yet, so no function is granted it.
+//!   conditions. Index grants name the index (`<table>/index/sched`); nothing reads the
+//!   `gsi1` index yet, so no function is granted it.
 //! - The table and the bucket are encrypted with the stack's key, so every function that uses
 //!   them is granted the key through that service (`kms:ViaService`); only the poller uses the
 //!   key directly, to unwrap the credential data key, under its encryption context.
@@ -25,8 +26,8 @@
 //!   and visibility changes on that queue to the role; the template states no such statement.
 
 use mailroom_core::keys::{
-    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FAILING_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK, SENT_PK,
-    SKIPPED_PK, SUPPRESSED_PK, TEAMS_PK, USERS_PK,
+    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FAILING_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK,
+    SCHEDULE_INDEX, SENT_PK, SKIPPED_PK, SUPPRESSED_PK, TEAMS_PK, USERS_PK,
 };
 
 /// Who makes the calls. The functions' names are their logical ids in `template.yaml`.
@@ -124,7 +125,8 @@ const BUCKET_KEY: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
 
 use Principal::{Cli, Dispatch, Ingest, Poller, Scheduler};
 use Resource::{
-    Bucket, ConfigurationSet, EventSource, Identities, Key, LocalStack, Objects, Queue, Table,
+    Bucket, ConfigurationSet, EventSource, Identities, Index, Key, LocalStack, Objects, Queue,
+    Table,
 };
 
 /// Every grant the code needs, by principal. Keep it in step with the calls: the template test
@@ -134,9 +136,16 @@ pub const GRANTS: &[Grant] = &[
     Grant {
         who: Scheduler,
         actions: &["dynamodb:Query"],
+        on: Index(SCHEDULE_INDEX),
+        keys: &[],
+        by: "ScheduleIndex::schedule_page (the due ranges of each shard)",
+    },
+    Grant {
+        who: Scheduler,
+        actions: &["dynamodb:BatchGetItem"],
         on: Table,
-        keys: &[ACCOUNTS_PK, USERS_PK],
-        by: "AccountStore::list_accounts (due accounts); Directory::list_users (inactive owners)",
+        keys: &[USERS_PK],
+        by: "Directory::get_users (the owners of a page's due personal accounts)",
     },
     Grant {
         who: Scheduler,
@@ -489,6 +498,13 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         who: Cli,
+        actions: &["dynamodb:BatchGetItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK],
+        by: "a cycle of named accounts (`mailroom poll --account`): AccountStore::get_accounts",
+    },
+    Grant {
+        who: Cli,
         actions: &["dynamodb:Query"],
         on: Table,
         keys: &[
@@ -533,7 +549,8 @@ pub const GRANTS: &[Grant] = &[
         ],
         by: "create_account, add_user (with its team-member entries), add_team, add_filter, \
              add_record (with address index), follow; the data key \
-             (KmsSecretBox::create_data_key); ensure_address_index and ensure_member_index \
+             (KmsSecretBox::create_data_key); ensure_address_index, ensure_member_index and \
+             ensure_schedule_index \
              (their markers, the member entries of users added before them)",
     },
     Grant {
@@ -543,7 +560,8 @@ pub const GRANTS: &[Grant] = &[
         keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK, "ADDR#", "NOTIF#"],
         by: "reset_account, set_case_settings, set_case_status (with the assignee's load); \
              create_account and ensure_address_index (an account's own-address entry); \
-             DispatchStore::mark_read",
+             DispatchStore::mark_read; ensure_schedule_index (the index attributes of accounts \
+             from before it)",
     },
     Grant {
         who: Cli,
@@ -610,6 +628,7 @@ pub const GRANTS: &[Grant] = &[
         actions: &[
             "dynamodb:CreateTable",
             "dynamodb:DescribeTable",
+            "dynamodb:UpdateTable",
             "dynamodb:UpdateTimeToLive",
             "s3:CreateBucket",
             "s3:ListBucket",
@@ -622,7 +641,8 @@ pub const GRANTS: &[Grant] = &[
         ],
         on: LocalStack,
         keys: &[],
-        by: "provision::provision (the local stack and the tests' prefixes)",
+        by: "provision::provision (the local stack and the tests' prefixes; the schedule \
+             index added to a table from before it)",
     },
 ];
 

@@ -3,11 +3,13 @@
 //! provision their own prefix so they run in parallel against one emulator without resetting it.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use mailroom_core::error::{StoreError, StoreResult};
+use mailroom_core::keys::SCHEDULE_INDEX;
 
 use crate::errors::sdk_error;
 use crate::{Clients, Resources};
@@ -120,7 +122,83 @@ pub fn visibility_timeout(value: Option<&str>) -> Result<u32, String> {
     }
 }
 
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("complete")
+}
+
+fn key(name: &str, t: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(t)
+        .build()
+        .expect("complete")
+}
+
+/// The schedule index as `template.yaml` declares it: only what the scheduler decides on.
+fn schedule_index() -> GlobalSecondaryIndex {
+    use crate::dynamo::schedule::{PROJECTED, SCHED_PK, SCHED_SK};
+    GlobalSecondaryIndex::builder()
+        .index_name(SCHEDULE_INDEX)
+        .key_schema(key(SCHED_PK, KeyType::Hash))
+        .key_schema(key(SCHED_SK, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(PROJECTED.map(String::from).to_vec()))
+                .build(),
+        )
+        .build()
+        .expect("complete")
+}
+
+/// A table from before the schedule index gets it (its accounts get their attributes from
+/// the CLI's connect, `ensure_schedule_index`).
+async fn add_schedule_index(clients: &Clients, table: &str) -> StoreResult<()> {
+    use crate::dynamo::schedule::{SCHED_PK, SCHED_SK};
+    let described = clients
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| sdk_error(format!("describe table {table}"), e))?;
+    let has = described
+        .table()
+        .map(|t| t.global_secondary_indexes())
+        .unwrap_or_default()
+        .iter()
+        .any(|i| i.index_name() == Some(SCHEDULE_INDEX));
+    if has {
+        return Ok(());
+    }
+    let index = schedule_index();
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(SCHEDULE_INDEX)
+        .set_key_schema(Some(index.key_schema))
+        .set_projection(index.projection)
+        .build()
+        .expect("complete");
+    clients
+        .dynamodb
+        .update_table()
+        .table_name(table)
+        .attribute_definitions(attr(SCHED_PK))
+        .attribute_definitions(attr(SCHED_SK))
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().create(create).build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error(format!("add the schedule index to {table}"), e))?;
+    Ok(())
+}
+
 async fn create_table(clients: &Clients, table: &str) -> StoreResult<()> {
+    use crate::dynamo::schedule::{SCHED_PK, SCHED_SK};
     let exists = clients
         .dynamodb
         .describe_table()
@@ -129,22 +207,8 @@ async fn create_table(clients: &Clients, table: &str) -> StoreResult<()> {
         .await
         .is_ok();
     if exists {
-        return Ok(());
+        return add_schedule_index(clients, table).await;
     }
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("complete")
-    };
-    let key = |name: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(t)
-            .build()
-            .expect("complete")
-    };
     let gsi = GlobalSecondaryIndex::builder()
         .index_name("gsi1")
         .key_schema(key("gsi1pk", KeyType::Hash))
@@ -165,9 +229,12 @@ async fn create_table(clients: &Clients, table: &str) -> StoreResult<()> {
         .attribute_definitions(attr("sk"))
         .attribute_definitions(attr("gsi1pk"))
         .attribute_definitions(attr("gsi1sk"))
+        .attribute_definitions(attr(SCHED_PK))
+        .attribute_definitions(attr(SCHED_SK))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
         .global_secondary_indexes(gsi)
+        .global_secondary_indexes(schedule_index())
         .send()
         .await;
     if let Err(e) = created {

@@ -532,13 +532,13 @@ fn the_check_names_the_function_action_and_resource_of_a_mismatch() {
 
     // The scheduler's partitions widened to the whole table.
     let p = mutate(
-        "dynamodb:LeadingKeys: [ACCOUNTS, USERS]",
-        "dynamodb:LeadingKeys: [ACCOUNTS, USERS, \"EMAIL#*\"]",
+        "dynamodb:LeadingKeys: [USERS]",
+        "dynamodb:LeadingKeys: [USERS, \"EMAIL#*\"]",
     );
     assert!(
         found(
             &p,
-            &["scheduler is granted dynamodb:Query on MailroomTable partition EMAIL#*"]
+            &["scheduler is granted dynamodb:BatchGetItem on MailroomTable partition EMAIL#*"]
         ),
         "{p:#?}"
     );

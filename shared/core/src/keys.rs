@@ -84,7 +84,8 @@ pub fn skipped_key(account: &str, folder: &str, uidvalidity: u32, uid: u32) -> S
 
 // ---- DynamoDB partition keys: fixed names ----
 
-/// Every account, in one partition: the scheduler lists them with one paginated Query.
+/// Every account, in one partition: the CLI lists them with one paginated Query (the
+/// scheduler reads the schedule index instead, [`SCHEDULE_INDEX`]).
 pub const ACCOUNTS_PK: &str = "ACCOUNTS";
 /// Quarantined messages (R-F9).
 pub const QUARANTINE_PK: &str = "QUARANTINE";
@@ -129,6 +130,8 @@ pub const MAILBOX_SK: &str = "MAILBOX";
 pub const ADDRESS_INDEX_SK: &str = "ADDRESSINDEX";
 /// The same marker for the team-member entries ([`members_pk`]).
 pub const MEMBER_INDEX_SK: &str = "MEMBERINDEX";
+/// The same marker for the schedule index's attributes on accounts ([`schedule_pk`]).
+pub const SCHEDULE_INDEX_SK: &str = "SCHEDULEINDEX";
 /// The case-number counter in [`COUNTER_PK`].
 pub const CASE_COUNTER_SK: &str = "case";
 /// A case's first stream entry.
@@ -281,6 +284,22 @@ pub fn notification_sk(key: &str) -> String {
 /// A failing address's sort key in [`FAILING_PK`]; `address` is already normalised.
 pub fn failing_sk(address: &str) -> String {
     key_part(address).into_owned()
+}
+
+// ---- the schedule index (`sched`, a GSI over account items; not table partitions) ----
+
+/// The index that lists due accounts (`mailroom_core::schedule`).
+pub const SCHEDULE_INDEX: &str = "sched";
+
+/// An account's partition of the schedule index while it is not backing off: sort key its
+/// last mail (else its creation), so one range condition finds the accounts of one interval.
+pub fn schedule_pk(shard: u32) -> String {
+    format!("SCHED#{shard:02}")
+}
+
+/// The same shard's accounts in back-off: sort key the end of the back-off.
+pub fn schedule_wait_pk(shard: u32) -> String {
+    format!("SCHED#{shard:02}#WAIT")
 }
 
 /// Folder names may hold `/`, spaces or any Unicode; keys get a reversible, plain form.

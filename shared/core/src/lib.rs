@@ -17,7 +17,8 @@
 //! - [`bounce`]: what a bounce (DSN or mailer-daemon mail) says about the mail it returns.
 //! - [`ids`]: Message-ID handling, the email identity used for dedupe, synthetic ids.
 //! - [`limits`]: tunables with their validation.
-//! - [`schedule`]: which accounts a scheduler tick polls (adaptive interval, back-off).
+//! - [`schedule`]: which accounts a scheduler tick polls (adaptive interval, back-off), read
+//!   through the schedule index (sharded, projected; no listing).
 //! - [`poll`]: one account's poll: watermarks, batch planning, store-then-enqueue-then-advance.
 //! - [`ingest`]: one pointer's ingest: parse, dedupe, quarantine.
 //! - [`filters`]: email filters (R-X): matching, scopes, the order actions apply in.

@@ -151,8 +151,8 @@ pub struct AccountStatus {
     pub last_mail_at: Option<DateTime<Utc>>,
 }
 
-/// A watched mailbox: configuration, watermarks and status in one item, so the scheduler lists
-/// everything with one query and an idle poll needs one read and no write (R-F10).
+/// A watched mailbox: configuration, watermarks and status in one item, so an idle poll needs
+/// one read and no write (R-F10); the scheduler reads its schedule index entry instead.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Account {
     #[serde(default = "crate::default_version")]

@@ -126,6 +126,22 @@ impl<M> Outgoing<M> {
 /// account's mail, whose personal accounts are polled.
 pub trait Directory: Send + Sync {
     fn list_users(&self) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+    /// The named users that exist, by key: a scheduler tick asks about the owners of the
+    /// personal accounts it found due, never for the whole list.
+    fn get_users(&self, names: &[String]) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+}
+
+/// The schedule index (`crate::schedule::index`): accounts by shard and last mail, with just
+/// what the scheduling decision reads, so a tick reads the due accounts and nothing else.
+pub trait ScheduleIndex: Send + Sync {
+    /// One page of `range`, in sort-key order (descending unless `forward`), from `start`
+    /// (a previous page's `next`; `None`: the beginning).
+    fn schedule_page(
+        &self,
+        range: &crate::schedule::index::IndexRange,
+        forward: bool,
+        start: Option<String>,
+    ) -> impl Future<Output = StoreResult<crate::schedule::index::SchedulePage>> + Send;
 }
 
 /// Filters and what they did (R-X).

@@ -86,6 +86,12 @@ impl AccountStore for DynamoStore {
         // The watermark map must exist for `SET folder_state.#f` updates.
         item.entry("folder_state".into())
             .or_insert_with(|| AttributeValue::M(Default::default()));
+        // Listed by the scheduler through the schedule index from the start.
+        item.extend(
+            super::schedule::create_attributes(account)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
         let name = format!("account {}", account.name);
         let Some(address) = account.address.as_deref().map(normalize_address) else {
             return self.create(item, "create account", name).await;
@@ -153,11 +159,15 @@ impl AccountStore for DynamoStore {
     }
 
     async fn save_status(&self, account: &str, status: &AccountStatus) -> StoreResult<()> {
+        // The schedule index follows the status in the same write: new mail shortens the
+        // interval, a failure moves the account to wait out its back-off.
+        let (index, mut values) = super::schedule::status_clauses(account, status);
+        values.push((":s", value(status)));
         self.update_account(
             account,
-            "SET #st = :s",
+            &format!("SET #st = :s, {index}"),
             &[("#st", "status")],
-            vec![(":s", value(status))],
+            values,
             "update account",
         )
         .await

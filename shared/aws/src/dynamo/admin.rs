@@ -36,6 +36,26 @@ fn member_items(user: &User) -> Vec<super::item::Item> {
         .collect()
 }
 
+/// A user's items: the user (first), its address-index entries, its team-member entries.
+/// Memberships are stored as a set.
+fn user_items(user: &User) -> Vec<super::item::Item> {
+    let user = &User {
+        teams: TeamMembership::set(user.teams.iter().cloned()),
+        ..user.clone()
+    };
+    let mut items = vec![to_item(user, &[("pk", USERS_PK), ("sk", &user.name)])];
+    for e in &user.emails {
+        let mut a = key(
+            &address_pk(&normalize_address(e)),
+            &address_sk("user", &user.name),
+        );
+        a.insert("v".into(), n(SCHEMA_VERSION as u64));
+        items.push(a);
+    }
+    items.extend(member_items(user));
+    items
+}
+
 impl DynamoStore {
     // ---- teams and users ----
 
@@ -54,29 +74,21 @@ impl DynamoStore {
     /// Memberships are stored as a set (a team once, positions merged), so a user listed
     /// twice in a team does not get a double round-robin share.
     pub async fn add_user(&self, user: &User) -> StoreResult<()> {
-        let user = &User {
-            teams: TeamMembership::set(user.teams.iter().cloned()),
-            ..user.clone()
-        };
-        let mut items = vec![self.put_op(
-            to_item(user, &[("pk", USERS_PK), ("sk", &user.name)]),
-            Some("attribute_not_exists(pk)"),
-        )];
-        for e in &user.emails {
-            let mut a = key(
-                &address_pk(&normalize_address(e)),
-                &address_sk("user", &user.name),
-            );
-            a.insert("v".into(), n(SCHEMA_VERSION as u64));
-            items.push(self.put_op(a, None));
-        }
-        items.extend(
-            member_items(user)
-                .into_iter()
-                .map(|item| self.put_op(item, None)),
-        );
+        let items = user_items(user)
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| self.put_op(item, (i == 0).then_some("attribute_not_exists(pk)")))
+            .collect();
         self.transact(items, &format!("add user {}", user.name))
             .await
+    }
+
+    /// Writes new users as `add_user` leaves them, 25 items a request, without checking that
+    /// they are new: for benchmarks seeding a table of their own (moto copies the whole table
+    /// for every transaction).
+    pub async fn seed_users(&self, users: &[User]) -> StoreResult<()> {
+        let items = users.iter().flat_map(user_items).collect();
+        self.batch_put(items, "seed users").await
     }
 
     /// Puts every user in its teams' member entries, once per table: users added before the

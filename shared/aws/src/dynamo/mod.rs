@@ -4,7 +4,7 @@
 //!
 //! | item | pk | sk | attributes | written by |
 //! |---|---|---|---|---|
-//! | account (config, watermarks, status) | `ACCOUNTS` | account name | `Account`; `folder_state` map, `case` settings, `case_error`, `case_error_at` | CLI (create, reset, case settings); poller (watermarks, status); ingest (case error) |
+//! | account (config, watermarks, status) | `ACCOUNTS` | account name | `Account`; `folder_state` map, `case` settings, `case_error`, `case_error_at`; the schedule index's `sched_pk`, `sched_sk`, `sched_since` ([`schedule`]) | CLI (create, reset, case settings); poller (watermarks, status and its index attributes); ingest (case error) |
 //! | email | `EMAIL#<email id>` | `EMAIL` | `EmailRecord`; `accounts` string set; `parent`, `case`, `teams` set (linking) | ingest |
 //! | quarantined message | `QUARANTINE` | quarantine id | `QuarantineRecord` | ingest (removed when a replay ingests it) |
 //! | wrapped data key (R-F8) | `CONFIG` | `DATAKEY` | `key_id`, `wrapped` (base64), `v` | provisioning, or the first sealed secret; never the poller |
@@ -19,6 +19,7 @@
 //! | user | `USERS` | user name | `User` | CLI |
 //! | a team's member (round-robin order) | `MEMBERS#<team>` | `<joined, fixed width>#<user>` | `User` (a copy: users never change once added) | CLI, with the user |
 //! | team-member index marker | `CONFIG` | `MEMBERINDEX` | `v` | CLI (`ensure_member_index`, once per table) |
+//! | schedule index marker | `CONFIG` | `SCHEDULEINDEX` | `v` | CLI (`ensure_schedule_index`, once per table) |
 //! | team | `TEAMS` | team name | `name`, `v` | CLI |
 //! | follower | `FOLLOW#<type>#<id>` (id bounded by `key_part`) | user | `user`, `v` | CLI (`mailroom follow`); dispatch (a new case's assignee) |
 //! | stream entry | `STREAM#<type>#<id>` | `email#<email id>`, `case_created` | `StreamEntry` | ingest |
@@ -32,7 +33,9 @@
 //! | notification (R-N) | `NOTIF#<user>` | its key (`key_part`; no time, so one request marks it read) | `Notification` | dispatch (created if absent); CLI (read) |
 //! | failing address (R-A4) | `FAILING` | normalised address (`key_part`) | `FailingAddress`; `expires_at` (TTL, at `until`) | dispatch |
 //!
-//! No item writes the `gsi1` index's keys (`gsi1pk`, `gsi1sk`) yet: it is provisioned, empty.
+//! Secondary indexes: `sched` (keys `sched_pk`/`sched_sk`, on account items only; projection
+//! `active`, `owner`, `sched_since`) lists the due accounts ([`schedule`]). No item writes the
+//! `gsi1` index's keys (`gsi1pk`, `gsi1sk`) yet: it is provisioned, empty.
 //! Accounts, filters, users and teams each share one partition, so one paginated Query lists
 //! them all (ingest lists neither accounts nor users: it reads its batch's accounts by key,
 //! looks its emails' addresses up in the `MAILBOX` entries, and queries its teams' members); a new email is one conditional Put, and everything linking writes for one email
@@ -45,6 +48,8 @@
 //! - [`accounts`], [`emails`], [`filters`]: the [`AccountStore`](mailroom_core::ports::AccountStore),
 //!   [`EmailStore`](mailroom_core::ports::EmailStore) and
 //!   [`FilterStore`](mailroom_core::ports::FilterStore) ports.
+//! - [`schedule`]: the schedule index ([`ScheduleIndex`](mailroom_core::ports::ScheduleIndex)):
+//!   its attributes, the scheduler's Query, the backfill of tables from before it.
 //! - [`records`], [`cases`]: record reads, and the `Crm` port (linking, claims, counters, loads).
 //! - [`dispatch`]: the [`DispatchStore`](mailroom_core::ports::DispatchStore) and
 //!   [`Followers`](mailroom_core::ports::Followers) ports (sends, suppressions, allowances,
@@ -59,6 +64,7 @@ pub mod emails;
 pub mod filters;
 pub mod item;
 pub mod records;
+pub mod schedule;
 pub mod store;
 
 pub use store::DynamoStore;

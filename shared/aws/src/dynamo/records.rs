@@ -83,6 +83,16 @@ impl mailroom_core::ports::Directory for DynamoStore {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         DynamoStore::list_users(self).await
     }
+    async fn get_users(&self, names: &[String]) -> StoreResult<Vec<User>> {
+        // BatchGetItem refuses a request naming one key twice.
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        let keys = unique.into_iter().map(|n| key(USERS_PK, n)).collect();
+        self.batch_get(keys, "read users")
+            .await?
+            .iter()
+            .map(|i| super::store::decode("user", i))
+            .collect()
+    }
 }
 
 #[cfg(test)]

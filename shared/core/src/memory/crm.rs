@@ -477,6 +477,13 @@ impl Directory for MemoryCrm {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         Ok(self.users())
     }
+    async fn get_users(&self, names: &[String]) -> StoreResult<Vec<User>> {
+        let st = self.st();
+        Ok(names
+            .iter()
+            .filter_map(|n| st.users.get(n).cloned())
+            .collect())
+    }
 }
 
 /// The adapter keeps followers beside the records (`FOLLOW#<type>#<id>`), so the fake does too:

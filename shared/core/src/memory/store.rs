@@ -24,7 +24,12 @@ pub struct MemoryStore {
     pub account_reads: Mutex<u32>,
     /// Counts filter listings, for the same reason.
     pub filter_reads: Mutex<u32>,
+    /// Counts account listings, so tests can see a tick read the schedule index instead.
+    pub account_listings: Mutex<u32>,
 }
+
+/// Entries per schedule-index page: small, so tests of a thousand accounts page.
+pub const SCHEDULE_PAGE: usize = 100;
 
 impl MemoryStore {
     fn wrote(&self) {
@@ -67,6 +72,7 @@ impl AccountStore for MemoryStore {
             .collect())
     }
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        *self.account_listings.lock().unwrap() += 1;
         Ok(self.accounts.lock().unwrap().values().cloned().collect())
     }
     async fn save_folder_state(
@@ -101,6 +107,50 @@ impl AccountStore for MemoryStore {
         a.fetch_since = Some(fetch_since);
         self.wrote();
         Ok(())
+    }
+}
+
+/// The index as DynamoDB keeps it: each account under its placement, sorted by the sort key
+/// string (then name), read a page at a time.
+impl ScheduleIndex for MemoryStore {
+    async fn schedule_page(
+        &self,
+        range: &crate::schedule::index::IndexRange,
+        forward: bool,
+        start: Option<String>,
+    ) -> StoreResult<crate::schedule::index::SchedulePage> {
+        use crate::schedule::index::{in_range, index_time, placement, SchedulePage};
+        let map = self.accounts.lock().unwrap();
+        let mut rows: Vec<(String, crate::schedule::ScheduleEntry)> = map
+            .values()
+            .filter_map(|a| {
+                let p = placement(&a.name, &a.status);
+                let sort = index_time(p.sort.unwrap_or(a.created_at));
+                let key = format!("{sort}\n{}", a.name);
+                (p.partition == range.partition && in_range(range, &sort))
+                    .then(|| (key, crate::schedule::ScheduleEntry::of(a)))
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if !forward {
+            rows.reverse();
+        }
+        let after = |k: &String| match &start {
+            None => true,
+            Some(s) if forward => k > s,
+            Some(s) => k < s,
+        };
+        let page: Vec<_> = rows
+            .into_iter()
+            .filter(|(k, _)| after(k))
+            .take(SCHEDULE_PAGE + 1)
+            .collect();
+        let more = page.len() > SCHEDULE_PAGE;
+        let page = &page[..page.len().min(SCHEDULE_PAGE)];
+        Ok(SchedulePage {
+            next: more.then(|| page.last().expect("a full page").0.clone()),
+            entries: page.iter().map(|(_, e)| e.clone()).collect(),
+        })
     }
 }
 
