@@ -177,36 +177,13 @@ impl OwnMoto {
         TestEnv { ctx }
     }
 
-    /// Every raw message this emulator's SES recorded (`ses.RawMessage[]`).
+    /// Every raw message this emulator's SES recorded (`ses.RawMessage[]`), oldest first.
     pub async fn sent_raw(&self) -> Vec<String> {
-        let url = format!("{}/moto-api/data.json", self.endpoint);
-        let host = self.endpoint.trim_start_matches("http://").to_string();
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut conn = tokio::net::TcpStream::connect(&host)
+        crate::ses::sent_raw_messages(&self.endpoint)
             .await
-            .expect("moto answers");
-        // HTTP/1.0: the whole body, unchunked, then closed.
-        conn.write_all(
-            format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-        let mut response = Vec::new();
-        conn.read_to_end(&mut response).await.unwrap();
-        let at = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("{url}: no HTTP body"));
-        let data: serde_json::Value =
-            serde_json::from_slice(&response[at + 4..]).unwrap_or_else(|e| panic!("{url}: {e}"));
-        data["ses"]["RawMessage"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter_map(|m| m["raw_data"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.raw_data)
+            .collect()
     }
 }
 

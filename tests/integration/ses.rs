@@ -1,7 +1,7 @@
 //! The SES adapter against moto: identities are verified (twice is fine), a raw message built
 //! by `dispatch::mime` goes out byte for byte, and an unverified sender is a permanent error
 //! in SES's words. What moto "sent" is read from `/moto-api/data.json` (`ses.RawMessage[]`),
-//! matched by a header value unique to the test, since other tests share the server.
+//! on an emulator of the test's own ([`OwnMoto`]).
 
 use std::collections::BTreeSet;
 
@@ -40,21 +40,20 @@ impl SentRaw {
     }
 }
 
-/// Every raw message moto's SES holds. `data.json` serialises all of moto's state (every S3
-/// body too) under its request lock, so every other test waits while it runs: 40 s for 17 MB
-/// on a busy shared server. Call it once, after the sends; a bound turns a wedged server into
-/// a clear failure instead of a hung test.
-pub async fn sent_raw_messages() -> Vec<SentRaw> {
+/// Every raw message the moto at `endpoint` holds for SES. `data.json` serialises all of
+/// moto's state (every S3 body too) under its request lock, so every other client waits while
+/// it runs (40 s for 17 MB on the busy shared server): the test uses an emulator of its own.
+/// A bound turns a wedged server into a clear failure instead of a hung test.
+pub async fn sent_raw_messages(endpoint: &str) -> Vec<SentRaw> {
     tokio::time::timeout(
         std::time::Duration::from_secs(180),
-        read_sent_raw_messages(),
+        read_sent_raw_messages(endpoint),
     )
     .await
     .expect("moto's /moto-api/data.json answered within 180 s")
 }
 
-async fn read_sent_raw_messages() -> Vec<SentRaw> {
-    let endpoint = &stack().aws_endpoint;
+async fn read_sent_raw_messages(endpoint: &str) -> Vec<SentRaw> {
     let host = endpoint
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -90,7 +89,9 @@ fn addr(s: &str) -> EmailAddress {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raw_message_goes_out_as_composed_and_an_unverified_sender_is_refused() {
-    let env = env("ses").await;
+    // An emulator of its own: reading back what SES recorded serialises all of its state.
+    let moto = OwnMoto::start();
+    let env = moto.env("ses").await;
     let mailer = &env.ctx.adapters().mailer;
     let tag = unique("ses").to_lowercase();
     let from = addr(&format!("help-{tag}@support.example"));
@@ -153,7 +154,7 @@ async fn a_raw_message_goes_out_as_composed_and_an_unverified_sender_is_refused(
         "{said}"
     );
 
-    let sent = sent_raw_messages().await;
+    let sent = sent_raw_messages(&moto.endpoint).await;
     let marker = format!("X-Mailroom-Id: {tag}\r\n");
     let ours: Vec<&SentRaw> = sent
         .iter()
