@@ -463,23 +463,25 @@ async fn a_copy_of_our_own_auto_reply_coming_back_threads_but_opens_no_case() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_inbox_users_and_the_assignee_are_told_once_and_the_sender_never() {
-    let d = dispatch_env(env("ntf").await, "ntf", true).await;
+    let moto = OwnMoto::start();
+    let d = dispatch_env(moto.env("ntf").await, "ntf", true).await;
     let ctx = &d.env.ctx;
     let store = &ctx.adapters().store;
     store.set_auto_reply("support", None).await.unwrap();
-    // cid follows the customer's contact but is in no team; dan is in To; erin is the
-    // customer's account manager but sent the mail herself.
+    // All three follow the customer's contact and are in no team: cid wants notification
+    // emails too; dan is on Cc; erin is a user whose address sent the mail.
     for (name, email) in [
         ("cid", "cid@corp.example"),
         ("dan", "dan@corp.example"),
-        ("erin", "erin@corp.example"),
+        ("erin", "carol@customer.example"),
     ] {
         mailroom::records::add_user(ctx, name, &[email.to_string()], &[], true)
             .await
             .unwrap();
     }
+    store.set_notify_email("cid", true).await.unwrap();
     let contact = add_contact(ctx, "Carol", "carol@customer.example").await;
-    for u in ["cid", "dan"] {
+    for u in ["cid", "dan", "erin"] {
         store.follow(u, &contact).await.unwrap();
     }
     let first = mail(Mail {
@@ -523,7 +525,35 @@ async fn followers_inbox_users_and_the_assignee_are_told_once_and_the_sender_nev
         kinds("dan").await.is_empty(),
         "dan is on Cc: he has the mail"
     );
-    assert!(kinds("erin").await.is_empty());
+    assert!(kinds("erin").await.is_empty(), "the sender is never told");
+    // cid's notification email: Reply-To the group address, so an answer joins the case.
+    let sent = d.sent().await;
+    let emails: Vec<_> = sent
+        .iter()
+        .filter(|s| s.kind == SentKind::Notification)
+        .collect();
+    assert_eq!(emails.len(), 1, "{sent:?}");
+    assert_eq!(emails[0].to, ["cid@corp.example"]);
+    assert!(
+        emails[0].subject.contains("[#1]"),
+        "{:?}",
+        emails[0].subject
+    );
+    let raws = moto.sent_raw().await;
+    let raw = raws
+        .iter()
+        .find(|r| r.contains(&format!("X-Mailroom-Id: {}", emails[0].id)))
+        .expect("the notification email reached SES");
+    let m = MessageParser::default().parse(raw.as_bytes()).unwrap();
+    let reply_to = m
+        .reply_to()
+        .and_then(|r| r.first())
+        .and_then(|a| a.address());
+    assert_eq!(reply_to, Some(d.mb.user.as_str()));
+    assert_eq!(
+        header(&m, "Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
     assert_eq!(
         totals_for(&totals, "support").notifications,
         3,
