@@ -411,16 +411,17 @@ pub const GRANTS: &[Grant] = &[
         who: Dispatch,
         actions: &["dynamodb:BatchGetItem"],
         on: Table,
-        keys: &["MSGID#", "ADDR#"],
+        keys: &["MSGID#", "ADDR#", USERS_PK],
         by: "Crm::messages (the email's thread; whether it is our own mail), \
-             AccountStore::own_addresses (R-A2: never answer Mailroom's own addresses)",
+             AccountStore::own_addresses (R-A2: never answer Mailroom's own addresses), \
+             Directory::get_users (who could be told of a delivered email)",
     },
     Grant {
         who: Dispatch,
         actions: &["dynamodb:Query"],
         on: Table,
         keys: &[USERS_PK],
-        by: "Directory::list_users (who is told, and how)",
+        by: "Directory::list_users (the admins told of a failing group account, R-F7)",
     },
     Grant {
         who: Dispatch,

@@ -451,7 +451,16 @@ where
                 following.entry(user).or_insert(record.clone());
             }
         }
-        let users = self.crm.list_users().await?;
+        // Only who could be told is read (by key), never the whole directory.
+        let mut candidates: Vec<String> = following.keys().cloned().collect();
+        candidates.extend(event.inbox.iter().cloned());
+        candidates.extend(event.assigned_user.iter().cloned());
+        candidates.sort();
+        candidates.dedup();
+        let users = match candidates.is_empty() {
+            true => Vec::new(),
+            false => self.crm.get_users(&candidates).await?,
+        };
         let told = audience(&Audience {
             event,
             email: &email,
