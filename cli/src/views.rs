@@ -52,6 +52,9 @@ pub fn status(a: &Account) -> Value {
         "last_mail_at": s.last_mail_at,
         "case_error": a.case_error,
         "case_error_at": a.case_error_at,
+        "identity": a.identity,
+        "send_error": a.send_error,
+        "send_error_at": a.send_error_at,
         "folders": a.folder_state.iter().map(|(f, st)| (f.clone(), json!({
             "uidvalidity": st.uidvalidity,
             "last_uid": st.last_uid,
@@ -433,6 +436,9 @@ pub fn print_status(accounts: &[Account], json: bool) {
                 opt(&s.last_error_kind),
                 s.last_error.as_deref().unwrap_or("")
             );
+            if let Some(e) = &a.send_error {
+                println!("{:<24} sending refused: {e}", "");
+            }
         }
     }
 }

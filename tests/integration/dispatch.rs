@@ -830,3 +830,34 @@ async fn two_auto_responders_stop_at_the_per_sender_limit_when_headers_are_strip
     // Each side answers the other at most `limit` (5) times in the window, then stops.
     assert_eq!((a, b), (5, 5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_ses_refuses_is_an_error_on_the_account_never_a_silent_drop() {
+    let moto = OwnMoto::start();
+    let e = moto.env("arref").await;
+    let mb = mailbox("arref");
+    // Added without `add-group`'s verification (an identity since deleted from SES, say).
+    let new = e.new_account("support", &mb, stack().imaps_port, Security::ImplicitTls);
+    mailroom::accounts::add(&e.ctx, new, Secret::new(&mb.password))
+        .await
+        .unwrap();
+    let store = &e.ctx.adapters().store;
+    store
+        .set_auto_reply("support", Some(&auto_reply()))
+        .await
+        .unwrap();
+    let d = DispatchEnv {
+        env: e,
+        mb,
+        account: "support".into(),
+    };
+    d.receive(&[simple("arref-1@customer.example", CUSTOMER, "Hello")])
+        .await;
+    let store = &d.env.ctx.adapters().store;
+    assert!(d.sent().await.is_empty());
+    assert_eq!(d.suppressed_reasons().await, ["send_refused"]);
+    let account = store.get_account("support").await.unwrap().unwrap();
+    let said = account.send_error.unwrap_or_default();
+    assert!(said.contains(&d.mb.user), "{said}");
+    assert!(moto.sent_raw().await.is_empty());
+}

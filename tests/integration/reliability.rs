@@ -66,6 +66,14 @@ impl AccountStore for FlakyWatermarks<'_> {
     async fn reset_account(&self, a: &str, d: chrono::NaiveDate) -> StoreResult<()> {
         self.inner.reset_account(a, d).await
     }
+    async fn record_send_error(
+        &self,
+        a: &str,
+        e: &str,
+        at: chrono::DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.inner.record_send_error(a, e, at).await
+    }
 }
 
 async fn setup(tag: &str, n: usize) -> TestEnv {

@@ -458,8 +458,9 @@ pub const GRANTS: &[Grant] = &[
         who: Dispatch,
         actions: &["dynamodb:UpdateItem"],
         on: Table,
-        keys: &["RATE#"],
-        by: "DispatchStore::take_allowance (one conditional ADD per auto-reply, R-A3)",
+        keys: &["RATE#", ACCOUNTS_PK],
+        by: "DispatchStore::take_allowance (one conditional ADD per auto-reply, R-A3); \
+             AccountStore::record_send_error (SES refused a send for good)",
     },
     Grant {
         who: Dispatch,

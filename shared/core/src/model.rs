@@ -196,6 +196,12 @@ pub struct Account {
     /// Whether SES lets the group address send, as last asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<crate::ports::IdentityStatus>,
+    /// Last refusal of a send by the mail service, in its words: why an expected auto-reply
+    /// did not go. Written by dispatch, so it lives outside `status`, which the poller rewrites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_error_at: Option<DateTime<Utc>>,
 }
 
 impl Account {
@@ -228,6 +234,8 @@ impl Account {
             case_error_at: None,
             auto_reply: None,
             identity: None,
+            send_error: None,
+            send_error_at: None,
         }
     }
 }

@@ -45,6 +45,14 @@ pub trait AccountStore: Send + Sync {
         account: &str,
         status: &AccountStatus,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The mail service refused a send for good (an unverified identity, a paused account):
+    /// kept on the account with when, so the operator sees why its auto-replies stopped.
+    fn record_send_error(
+        &self,
+        account: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Forget all watermarks and start again from `fetch_since` (R-F9).
     fn reset_account(
         &self,

@@ -205,6 +205,8 @@ fn mailbox(name: &str, o: &Opts) -> Account {
         case_error_at: None,
         auto_reply: None,
         identity: None,
+        send_error: None,
+        send_error_at: None,
     }
 }
 

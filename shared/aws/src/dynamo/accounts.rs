@@ -173,6 +173,22 @@ impl AccountStore for DynamoStore {
         .await
     }
 
+    async fn record_send_error(
+        &self,
+        account: &str,
+        error: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        self.update_account(
+            account,
+            "SET send_error = :e, send_error_at = :t",
+            &[],
+            vec![(":e", s(error)), (":t", s(&at.to_rfc3339()))],
+            "record send error",
+        )
+        .await
+    }
+
     async fn reset_account(&self, account: &str, fetch_since: NaiveDate) -> StoreResult<()> {
         self.update_account(
             account,

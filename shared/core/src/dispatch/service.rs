@@ -299,9 +299,12 @@ where
             // SES refused this message for good (an unverified identity, a paused account):
             // said on the record, never a silent drop; retrying cannot help.
             Err(e) if !e.is_retryable() => {
-                let detail = Some(e.to_string());
+                let said = crate::error::describe(&e);
+                self.store
+                    .record_send_error(&send.account.name, &said, now)
+                    .await?;
                 return self
-                    .suppress(send, to, "send_refused", detail, now, done)
+                    .suppress(send, to, "send_refused", Some(said), now, done)
                     .await;
             }
             Err(e) => return Err(e),

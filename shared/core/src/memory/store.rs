@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::model::*;
 use crate::ports::*;
@@ -96,6 +96,20 @@ impl AccountStore for MemoryStore {
             .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
         a.status = status.clone();
         self.wrote();
+        Ok(())
+    }
+    async fn record_send_error(
+        &self,
+        account: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut map = self.accounts.lock().unwrap();
+        let a = map
+            .get_mut(account)
+            .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+        a.send_error = Some(error.to_string());
+        a.send_error_at = Some(at);
         Ok(())
     }
     async fn reset_account(&self, account: &str, fetch_since: NaiveDate) -> StoreResult<()> {
