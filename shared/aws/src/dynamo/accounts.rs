@@ -183,7 +183,7 @@ impl AccountStore for DynamoStore {
             account,
             "SET send_error = :e, send_error_at = :t",
             &[],
-            vec![(":e", s(error)), (":t", s(&at.to_rfc3339()))],
+            vec![(":e", s(error)), (":t", s(at.to_rfc3339()))],
             "record send error",
         )
         .await
