@@ -399,19 +399,18 @@ where
     }
 
     /// What the message index knows of the email, in one read: its thread (its own entry's,
-    /// else its own id) and whether it is a copy of mail we sent (R-I3: its Message-ID, or the
-    /// `X-Mailroom-Id` it carries, is one we recorded).
+    /// else its own id) and whether it is a copy of mail we sent (R-I3: its Message-ID is one
+    /// we recorded; an `X-Mailroom-Id` header alone is the loop rule `own_mail`).
     async fn index_facts(&self, email: &EmailRecord) -> StoreResult<(String, bool)> {
-        let mut ids = vec![email.message_id.clone()];
-        ids.extend(email.signals.mailroom_id.clone());
-        let entries = self.crm.messages(&ids).await?;
-        let ours = entries.iter().any(|e| e.ours);
-        let thread = entries
+        let entry = self
+            .crm
+            .messages(std::slice::from_ref(&email.message_id))
+            .await?
             .into_iter()
-            .find(|e| e.message_id == email.message_id)
-            .map(|e| e.thread_key)
-            .unwrap_or_else(|| email.message_id.clone());
-        Ok((thread, ours))
+            .find(|e| e.message_id == email.message_id);
+        let ours = entry.as_ref().is_some_and(|e| e.ours);
+        let thread = entry.map(|e| e.thread_key);
+        Ok((thread.unwrap_or_else(|| email.message_id.clone()), ours))
     }
 
     /// Which of the addresses that could be answered are Mailroom's own.
