@@ -30,6 +30,10 @@ where
     F: Followers,
     M: Mailer,
 {
+    // The same event twice in one batch (one message fetched through two folders makes two
+    // pointers, each announcing it) is handled once: concurrent copies would both find no
+    // send record and both send.
+    let seen = &std::sync::Mutex::new(std::collections::HashSet::new());
     process_batch(event, 10, |record| async move {
         let body = record.body.as_deref().unwrap_or_default();
         let now = Utc::now();
@@ -49,6 +53,9 @@ where
             };
         }
         let event: DispatchEvent = decode(body)?;
+        if !seen.lock().expect("not poisoned").insert(event.id.clone()) {
+            return Ok(Dispatched::default());
+        }
         let done = dispatch.handle(&event, now).await?;
         // Ids and counts only: no subjects, bodies or addresses in the logs (R-Q5).
         tracing::info!(

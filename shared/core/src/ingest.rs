@@ -254,6 +254,7 @@ impl<E: EmailStore, B: BlobStore, F: FilterStore> IngestService<'_, E, B, F> {
             accounts: vec![pointer.account.clone()],
             raw_key: pointer.key.clone(),
             received_at: now,
+            arrived: pointer.arrived,
         })
     }
 

@@ -347,6 +347,10 @@ pub struct EmailRecord {
     pub accounts: Vec<String>,
     pub raw_key: String,
     pub received_at: DateTime<Utc>,
+    /// When the mailbox received it (IMAP INTERNALDATE), if the server said: mail that came
+    /// in long before Mailroom read it (a first import, a reset) is not answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived: Option<DateTime<Utc>>,
 }
 
 /// A message that could not be imported, kept durably with its reason (R-I1, R-F9).

@@ -31,6 +31,9 @@ use crate::records::{normalize_address, Case, RecordRef, User};
 use crate::types::{CaseNumber, EmailAddress, MessageId};
 use crate::SCHEMA_VERSION;
 
+/// Mail that arrived in its mailbox longer ago than this gets no auto-reply.
+pub const STALE_AFTER_HOURS: i64 = 24;
+
 /// Deployment settings of dispatch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DispatchSettings {
@@ -175,7 +178,9 @@ where
         now: DateTime<Utc>,
         done: &mut Dispatched,
     ) -> StoreResult<()> {
-        if self.dispatch.sent(&send.id).await?.is_some() {
+        if let Some(sent) = self.dispatch.sent(&send.id).await? {
+            // Sent before: the index may be what a crash left undone (it is written second).
+            self.crm.index_sent(&sent, &send.thread_key).await?;
             done.already_sent += 1;
             return Ok(());
         }
@@ -187,6 +192,12 @@ where
             (false, Some(r)) => Some(r.as_str().to_string()),
             (false, None) => None,
         };
+        // Mail that reached the mailbox long before Mailroom read it (a first import from
+        // `fetch_since`, a reset, a re-read) is history, not a customer waiting for an answer.
+        let stale = email
+            .arrived
+            .is_some_and(|t| now - t > chrono::Duration::hours(STALE_AFTER_HOURS));
+        let reason = reason.or_else(|| stale.then(|| "stale".to_string()));
         if let Some(reason) = reason {
             return self.suppress(send, to, &reason, None, now, done).await;
         }
@@ -325,8 +336,9 @@ where
             case: send.case,
             sent_at: now,
         };
-        self.crm.index_sent(&record, &send.thread_key).await?;
+        // The idempotency record first: a failure after it only leaves the index to redo.
         self.dispatch.put_sent(&record).await?;
+        self.crm.index_sent(&record, &send.thread_key).await?;
         done.sent.push(record);
         Ok(())
     }
@@ -438,6 +450,11 @@ where
         let Some((account, email)) = self.load(event).await? else {
             return Ok(done);
         };
+        // A copy of what we sent (an auto-reply in a Sent folder, a notification email reaching
+        // a watched mailbox) tells nobody: telling of it would send another, forever.
+        if email.signals.mailroom_id.is_some() || self.index_facts(&email).await?.1 {
+            return Ok(done);
+        }
         let case = match event.case {
             Some(n) => self.crm.get_case(n).await?,
             None => None,
@@ -553,7 +570,9 @@ where
         now: DateTime<Utc>,
         done: &mut Dispatched,
     ) -> StoreResult<()> {
-        if self.dispatch.sent(&send.id).await?.is_some() {
+        if let Some(sent) = self.dispatch.sent(&send.id).await? {
+            // Sent before: the index may be what a crash left undone (it is written second).
+            self.crm.index_sent(&sent, &send.thread_key).await?;
             done.already_sent += 1;
             return Ok(());
         }
@@ -719,7 +738,11 @@ where
     }
 }
 
+/// A group account's address (a personal account's is its owner's, never a sender of ours).
 fn group_address(account: &Account) -> Option<EmailAddress> {
+    if account.kind != AccountKind::Group {
+        return None;
+    }
     account
         .address
         .as_deref()
@@ -769,6 +792,104 @@ fn mailroom_id(send_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::{test_account, FakeMailer, MemoryCrm, MemoryDispatch, MemoryStore};
+    use crate::records::TeamMembership;
+
+    /// A group account `support` with auto-reply on, a member `ann` who wants notification
+    /// emails, and one stored email from a customer, on fakes.
+    async fn world(
+        email: serde_json::Value,
+    ) -> (MemoryStore, MemoryDispatch, MemoryCrm, FakeMailer) {
+        let store = MemoryStore::default();
+        let mut account = test_account("support", Utc::now());
+        account.address = Some("support@example.test".into());
+        account.teams = vec!["l1".into()];
+        account.auto_reply = Some(AutoReply {
+            enabled: true,
+            subject: "Re: {{subject}}".into(),
+            body: "Thanks".into(),
+            html: None,
+            from_name: None,
+            reply_to: None,
+            limit: 5,
+            window_minutes: 120,
+        });
+        store.create_account(&account).await.unwrap();
+        let mut e = serde_json::json!({
+            "email_id": "e1", "message_id": "m1@customer.example", "synthetic_id": false,
+            "auto_submitted": false, "list": false, "bounce": false, "size": 1,
+            "attachments_skipped": false, "raw_key": "k",
+            "received_at": Utc::now(), "subject": "Help",
+            "from": {"address": "carol@customer.example"}
+        });
+        e.as_object_mut()
+            .unwrap()
+            .extend(email.as_object().unwrap().clone());
+        let email: EmailRecord = serde_json::from_value(e).unwrap();
+        store.upsert_email(&email, "support").await.unwrap();
+        let crm = MemoryCrm::default();
+        crm.add_user(User {
+            v: 1,
+            name: "ann".into(),
+            emails: vec!["ann@corp.example".into()],
+            teams: vec![TeamMembership {
+                team: "l1".into(),
+                position: None,
+            }],
+            active: true,
+            created_at: Utc::now(),
+            admin: false,
+            notify_email: true,
+        })
+        .unwrap();
+        let mailer = FakeMailer::default();
+        mailer
+            .verify_identity(&EmailAddress::parse("support@example.test").unwrap())
+            .await
+            .unwrap();
+        (store, MemoryDispatch::default(), crm, mailer)
+    }
+
+    async fn run(email: serde_json::Value, kind: EventKind) -> (Dispatched, usize) {
+        let (store, dispatch_store, crm, mailer) = world(email).await;
+        let settings = DispatchSettings::default();
+        let d = Dispatch {
+            store: &store,
+            dispatch: &dispatch_store,
+            crm: &crm,
+            followers: &crm,
+            mailer: &mailer,
+            settings: &settings,
+        };
+        let mut event = DispatchEvent::about(kind, "e1", "m1@customer.example", "support");
+        event.inbox = vec!["ann".into()];
+        let done = d.handle(&event, Utc::now()).await.unwrap();
+        let sent = mailer.sent.lock().unwrap().len();
+        (done, sent)
+    }
+
+    #[tokio::test]
+    async fn fresh_mail_is_answered_and_mail_that_arrived_days_ago_is_not() {
+        let (done, sent) = run(
+            serde_json::json!({"arrived": Utc::now()}),
+            EventKind::EmailLinked,
+        )
+        .await;
+        assert_eq!((done.sent.len(), sent), (1, 1));
+        let old = Utc::now() - Duration::days(3);
+        let (done, sent) = run(serde_json::json!({"arrived": old}), EventKind::EmailLinked).await;
+        assert_eq!(sent, 0);
+        assert_eq!(done.suppressed[0].reason, "stale");
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_our_own_mail_tells_nobody_so_notifications_cannot_loop() {
+        let (done, sent) = run(serde_json::json!({}), EventKind::EmailDelivered).await;
+        assert_eq!((done.notified, sent), (1, 1), "ann is told, by email too");
+        let ours = serde_json::json!({"signals": {"mailroom_id": "notification:ann:e0"}});
+        let (done, sent) = run(ours, EventKind::EmailDelivered).await;
+        assert_eq!((done.notified, sent), (0, 0));
+    }
 
     #[test]
     fn an_answer_to_a_reply_has_one_re() {
