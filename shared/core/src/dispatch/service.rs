@@ -452,7 +452,12 @@ where
         };
         // A copy of what we sent (an auto-reply in a Sent folder, a notification email reaching
         // a watched mailbox) tells nobody: telling of it would send another, forever.
-        if email.signals.mailroom_id.is_some() || self.index_facts(&email).await?.1 {
+        if email.signals.mailroom_id.is_some() {
+            return Ok(done);
+        }
+        // One read of the index: whether it is ours, and its thread for notification emails.
+        let (thread_key, ours) = self.index_facts(&email).await?;
+        if ours {
             return Ok(done);
         }
         let case = match event.case {
@@ -515,7 +520,6 @@ where
         if emailed.is_empty() {
             return Ok(done);
         }
-        let (thread_key, _) = self.index_facts(&email).await?;
         for user in emailed {
             let send = Send {
                 id: format!(
