@@ -2,6 +2,8 @@
 //! with the expected JSON beside it. Fields listed in `lenient` are not compared (genuinely
 //! ambiguous input); everything else must match exactly.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use mailroom_core::model::MailAddr;
@@ -27,19 +29,6 @@ fn files() -> Vec<PathBuf> {
         }
     }
     out.sort();
-    out
-}
-
-fn to_crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
-    let mut prev = 0u8;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
     out
 }
 
@@ -112,7 +101,7 @@ fn corpus_parses_as_expected_with_lf_and_crlf() {
             .map(|l| l.iter().map(|v| v.as_str().unwrap().to_string()).collect())
             .unwrap_or_default();
         let lf = std::fs::read(file).unwrap();
-        for (variant, raw) in [("lf", lf.clone()), ("crlf", to_crlf(&lf))] {
+        for (variant, raw) in [("lf", lf.clone()), ("crlf", common::to_crlf(&lf))] {
             checked += 1;
             let name = format!("{} ({variant})", file.display());
             match parse(&raw) {

@@ -4,6 +4,8 @@
 //! `dispatch::loops` must give exactly the reasons, reply address and bounce facts that
 //! `loops.test` lists for it.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -69,19 +71,6 @@ fn cases() -> Vec<Case> {
             ["expect", ..] => case.expects.push((n, line[7..].trim().to_string())),
             _ => panic!("loops.test:{n}: cannot read {line:?}"),
         }
-    }
-    out
-}
-
-fn to_crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
-    let mut prev = 0u8;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
     }
     out
 }
@@ -295,7 +284,7 @@ async fn loop_rules_over_the_fixtures() {
         seen.extend(case.rules.iter().copied());
         let lf =
             std::fs::read(dir().join(&case.file)).unwrap_or_else(|e| panic!("{}: {e}", case.file));
-        for (variant, raw) in [("lf", lf.clone()), ("crlf", to_crlf(&lf))] {
+        for (variant, raw) in [("lf", lf.clone()), ("crlf", common::to_crlf(&lf))] {
             let email = ingest(raw).await;
             failures.extend(check(case, &email, variant));
         }
