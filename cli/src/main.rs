@@ -10,7 +10,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
     account, cases, demo, dlq, emails, filters, follow, inbox, local, notifications, poll,
-    quarantine, records, sent, skipped, status, stream, teams, users,
+    quarantine, records, roles, sent, skipped, status, stream, teams, users,
 };
 use mailroom::context::connect;
 
@@ -65,6 +65,11 @@ enum Command {
     Teams {
         #[command(subcommand)]
         command: teams::TeamsCommand,
+    },
+    /// Roles: what their users may do with group accounts.
+    Roles {
+        #[command(subcommand)]
+        command: roles::RolesCommand,
     },
     /// Users (assignees, followers).
     Users {
@@ -140,6 +145,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status::run(&connect(prefix).await?, args).await,
         Command::Quarantine { command } => quarantine::run(&connect(prefix).await?, command).await,
         Command::Teams { command } => teams::run(&connect(prefix).await?, command).await,
+        Command::Roles { command } => roles::run(&connect(prefix).await?, command).await,
         Command::Users { command } => users::run(&connect(prefix).await?, command).await,
         Command::Records { command } => records::run(&connect(prefix).await?, command).await,
         Command::Follow(args) => follow::run(&connect(prefix).await?, args).await,

@@ -46,6 +46,19 @@ pub async fn add_user(
     teams: &[String],
     active: bool,
 ) -> Result<User> {
+    add_user_as(ctx, name, emails, teams, active, false, None).await
+}
+
+/// [`add_user`] with the user's permissions: admin, and a role that must exist.
+pub async fn add_user_as(
+    ctx: &Context,
+    name: &str,
+    emails: &[String],
+    teams: &[String],
+    active: bool,
+    admin: bool,
+    role: Option<&str>,
+) -> Result<User> {
     name_ok("user", name)?;
     if name.contains(':') {
         bail!("user: a user name may not contain ':'");
@@ -68,6 +81,11 @@ pub async fn add_user(
         }
         memberships.push(m);
     }
+    if let Some(r) = role {
+        if store.get_role(r).await?.is_none() {
+            bail!("--role: unknown role {r:?} (add it with `mailroom roles add`)");
+        }
+    }
     let user = User {
         v: SCHEMA_VERSION,
         name: name.to_string(),
@@ -76,8 +94,9 @@ pub async fn add_user(
         teams: TeamMembership::set(memberships),
         active,
         created_at: Utc::now(),
-        admin: false,
+        admin,
         notify_email: false,
+        role: role.map(str::to_string),
     };
     store.add_user(&user).await.map_err(|e| match e {
         mailroom_core::ports::StoreError::AlreadyExists(_) => {

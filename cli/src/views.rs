@@ -492,6 +492,21 @@ pub fn print_teams(teams: &[String], json: bool) {
     }
 }
 
+pub fn print_roles(roles: &[mailroom_core::access::Role], json: bool) -> anyhow::Result<()> {
+    if json {
+        print_serialized(&roles)?;
+    } else {
+        for r in roles {
+            println!(
+                "{:<20} group accounts: {}",
+                r.name,
+                r.group_account_permission.as_str()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn print_users(users: &[User], json: bool) -> anyhow::Result<()> {
     if json {
         print_serialized(&users)?;

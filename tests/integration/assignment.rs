@@ -159,6 +159,7 @@ async fn a_member_listed_twice_in_a_team_gets_an_equal_round_robin_share() {
         created_at: chrono::Utc::now(),
         admin: false,
         notify_email: false,
+        role: None,
     };
     store
         .client()

@@ -464,6 +464,7 @@ async fn add_accounts(ctx: &mailroom::context::Context, n: usize) -> Result<()> 
                 created_at: Utc::now(),
                 admin: false,
                 notify_email: false,
+                role: None,
             }
         })
         .collect();

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod poll;
 pub mod quarantine;
 pub mod records;
+pub mod roles;
 pub mod sent;
 pub mod skipped;
 pub mod status;

@@ -19,6 +19,17 @@ pub enum UsersCommand {
         /// Manages everything; told when a group account fails (R-F7).
         #[arg(long)]
         admin: bool,
+        /// The role whose permissions apply (`mailroom roles add`).
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Gives a user a role, or none (`--none`).
+    SetRole {
+        user: String,
+        #[arg(long, required_unless_present = "none")]
+        role: Option<String>,
+        #[arg(long, conflicts_with = "role")]
+        none: bool,
     },
     /// Whether the user's notifications also go out as email (R-N3).
     SetNotify {
@@ -40,14 +51,41 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> Result<()> {
             teams,
             inactive,
             admin,
+            role,
         } => {
-            mailroom::records::add_user(ctx, &user, &emails, &teams, !inactive).await?;
-            if admin {
-                ctx.adapters().store.set_admin(&user, true).await?;
-            }
+            mailroom::records::add_user_as(
+                ctx,
+                &user,
+                &emails,
+                &teams,
+                !inactive,
+                admin,
+                role.as_deref(),
+            )
+            .await?;
             views::note(format!(
-                "user {user} added{}",
-                if admin { " (admin)" } else { "" }
+                "user {user} added{}{}",
+                if admin { " (admin)" } else { "" },
+                role.map(|r| format!(" with role {r}")).unwrap_or_default()
+            ));
+            Ok(())
+        }
+        UsersCommand::SetRole {
+            user,
+            role,
+            none: _,
+        } => {
+            super::common::require_user(ctx, &user).await?;
+            let store = &ctx.adapters().store;
+            if let Some(r) = &role {
+                if store.get_role(r).await?.is_none() {
+                    anyhow::bail!("--role: unknown role {r:?} (add it with `mailroom roles add`)");
+                }
+            }
+            store.set_role(&user, role.as_deref()).await?;
+            views::note(format!(
+                "user {user}: role {}",
+                role.as_deref().unwrap_or("none")
             ));
             Ok(())
         }

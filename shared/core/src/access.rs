@@ -22,3 +22,260 @@ pub fn may_read(user: &User, email: &EmailRecord, account: &Account, case: Optio
         AccountKind::Group => user.admin || email.parent.is_some(),
     }
 }
+
+/// What a role lets its users do with group accounts (R-S2), as EspoCRM names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupAccountPermission {
+    /// Never send from a group account.
+    #[default]
+    No,
+    /// Send from the group accounts of the user's teams.
+    Team,
+    /// Send from every group account.
+    All,
+}
+
+impl std::str::FromStr for GroupAccountPermission {
+    type Err = crate::error::Invalid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "no" => Ok(Self::No),
+            "team" => Ok(Self::Team),
+            "all" => Ok(Self::All),
+            _ => Err(crate::error::Invalid::value(format!(
+                "{s:?}: the group account permission is no, team or all"
+            ))),
+        }
+    }
+}
+
+impl GroupAccountPermission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::No => "no",
+            Self::Team => "team",
+            Self::All => "all",
+        }
+    }
+}
+
+/// A named set of permissions users are given (`users add --role`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Role {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub name: String,
+    #[serde(default)]
+    pub group_account_permission: GroupAccountPermission,
+}
+
+/// The authenticated user an API call acts for, with the role their permissions come from
+/// (`None` when they have none, or it was removed: no group-account sending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: User,
+    pub role: Option<Role>,
+}
+
+impl Caller {
+    pub fn new(user: User, role: Option<Role>) -> Self {
+        Caller { user, role }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.user.name
+    }
+
+    /// Active admins manage everything (R-P1); an inactive user is nobody.
+    pub fn is_admin(&self) -> bool {
+        self.user.active && self.user.admin
+    }
+
+    fn permission(&self) -> GroupAccountPermission {
+        self.role
+            .as_ref()
+            .map(|r| r.group_account_permission)
+            .unwrap_or_default()
+    }
+
+    fn shares_team(&self, teams: &[String]) -> bool {
+        self.user.teams.iter().any(|m| teams.contains(&m.team))
+    }
+
+    fn owns(&self, account: &Account) -> bool {
+        account.kind == AccountKind::Personal
+            && account.owner.as_deref() == Some(self.user.name.as_str())
+    }
+
+    /// R-S2: admins always; `all`; `team` when the user shares a team with the account. A
+    /// personal account sends only for its owner.
+    pub fn may_send_from(&self, account: &Account) -> bool {
+        if !self.user.active {
+            return false;
+        }
+        match account.kind {
+            AccountKind::Personal => self.owns(account),
+            AccountKind::Group => {
+                self.user.admin
+                    || match self.permission() {
+                        GroupAccountPermission::All => true,
+                        GroupAccountPermission::Team => self.shares_team(&account.teams),
+                        GroupAccountPermission::No => false,
+                    }
+            }
+        }
+    }
+
+    /// Whether the account is listed to the caller: admins see every account (they manage
+    /// personal ones too, R-P2, without reading their mail); others see the group accounts
+    /// they may send from or whose teams they are in, and their own.
+    pub fn may_see_account(&self, account: &Account) -> bool {
+        if !self.user.active {
+            return false;
+        }
+        self.user.admin
+            || self.owns(account)
+            || (account.kind == AccountKind::Group
+                && (self.may_send_from(account) || self.shares_team(&account.teams)))
+    }
+
+    /// R-P1/R-P2: group accounts are the admins'; a personal account its owner's and the
+    /// admins'.
+    pub fn may_manage_account(&self, account: &Account) -> bool {
+        self.is_admin() || (self.user.active && self.owns(account))
+    }
+
+    /// Whether the caller may create a personal account for `owner` (R-P2).
+    pub fn may_manage_user_accounts(&self, owner: &str) -> bool {
+        self.is_admin() || (self.user.active && self.user.name == owner)
+    }
+
+    /// R-X3: global and group-account filters are the admins'; a personal account's filters
+    /// its owner's; a user's inbox filters that user's; admins manage anyone's. `account` is
+    /// the account an `Account` scope names (`None` when it does not exist: admins only).
+    pub fn may_manage_filter(
+        &self,
+        scope: &crate::filters::Scope,
+        account: Option<&Account>,
+    ) -> bool {
+        use crate::filters::Scope;
+        if self.is_admin() {
+            return true;
+        }
+        if !self.user.active {
+            return false;
+        }
+        match scope {
+            Scope::Global => false,
+            Scope::Account(_) => account.is_some_and(|a| self.owns(a)),
+            Scope::User(u) => *u == self.user.name,
+        }
+    }
+
+    /// R-P4 for this caller.
+    pub fn may_read(&self, email: &EmailRecord, account: &Account, case: Option<&Case>) -> bool {
+        may_read(&self.user, email, account, case)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::Scope;
+    use crate::records::TeamMembership;
+
+    fn user(name: &str, teams: &[&str], admin: bool) -> User {
+        User {
+            v: 1,
+            name: name.into(),
+            emails: vec![],
+            teams: teams
+                .iter()
+                .map(|t| TeamMembership {
+                    team: t.to_string(),
+                    position: None,
+                })
+                .collect(),
+            active: true,
+            created_at: chrono::Utc::now(),
+            admin,
+            notify_email: false,
+            role: None,
+        }
+    }
+
+    fn role(p: GroupAccountPermission) -> Option<Role> {
+        Some(Role {
+            v: 1,
+            name: p.as_str().into(),
+            group_account_permission: p,
+        })
+    }
+
+    fn account(kind: AccountKind, owner: Option<&str>, teams: &[&str]) -> Account {
+        let mut a = crate::memory::builders::test_account("acct", chrono::Utc::now());
+        a.kind = kind;
+        a.owner = owner.map(str::to_string);
+        a.teams = teams.iter().map(|t| t.to_string()).collect();
+        a
+    }
+
+    #[test]
+    fn group_sending_follows_the_role_and_the_team() {
+        use GroupAccountPermission::*;
+        let group = account(AccountKind::Group, None, &["l1"]);
+        let cases = [
+            (No, true, false),
+            (No, false, false),
+            (Team, true, true),
+            (Team, false, false),
+            (All, true, true),
+            (All, false, true),
+        ];
+        for (p, in_team, allowed) in cases {
+            let teams: &[&str] = if in_team { &["l1"] } else { &["other"] };
+            let c = Caller::new(user("u", teams, false), role(p));
+            assert_eq!(c.may_send_from(&group), allowed, "{p:?} in team {in_team}");
+        }
+        // No role at all: no; admins always; inactive admins never.
+        assert!(!Caller::new(user("u", &["l1"], false), None).may_send_from(&group));
+        assert!(Caller::new(user("a", &[], true), None).may_send_from(&group));
+        let mut inactive = user("a", &[], true);
+        inactive.active = false;
+        assert!(!Caller::new(inactive, role(All)).may_send_from(&group));
+    }
+
+    #[test]
+    fn personal_accounts_are_their_owners() {
+        let personal = account(AccountKind::Personal, Some("ann"), &[]);
+        let ann = Caller::new(user("ann", &[], false), None);
+        let bob = Caller::new(user("bob", &[], false), role(GroupAccountPermission::All));
+        let admin = Caller::new(user("root", &[], true), None);
+        assert!(ann.may_send_from(&personal) && ann.may_manage_account(&personal));
+        assert!(!bob.may_send_from(&personal) && !bob.may_manage_account(&personal));
+        assert!(!bob.may_see_account(&personal));
+        // Admins manage personal accounts but never send from them.
+        assert!(admin.may_manage_account(&personal) && admin.may_see_account(&personal));
+        assert!(!admin.may_send_from(&personal));
+    }
+
+    #[test]
+    fn filter_scopes_follow_r_x3() {
+        let personal = account(AccountKind::Personal, Some("ann"), &[]);
+        let group = account(AccountKind::Group, None, &["l1"]);
+        let ann = Caller::new(
+            user("ann", &["l1"], false),
+            role(GroupAccountPermission::All),
+        );
+        let admin = Caller::new(user("root", &[], true), None);
+        assert!(!ann.may_manage_filter(&Scope::Global, None));
+        assert!(!ann.may_manage_filter(&Scope::Account("acct".into()), Some(&group)));
+        assert!(ann.may_manage_filter(&Scope::Account("acct".into()), Some(&personal)));
+        assert!(ann.may_manage_filter(&Scope::User("ann".into()), None));
+        assert!(!ann.may_manage_filter(&Scope::User("bob".into()), None));
+        for scope in [Scope::Global, Scope::User("bob".into())] {
+            assert!(admin.may_manage_filter(&scope, None));
+        }
+    }
+}

@@ -97,6 +97,7 @@ pub const FILTERS_PK: &str = "FILTERS";
 pub const SKIPPED_PK: &str = "SKIPPED";
 pub const USERS_PK: &str = "USERS";
 pub const TEAMS_PK: &str = "TEAMS";
+pub const ROLES_PK: &str = "ROLES";
 /// Counters: the case number, one round-robin position per account (R-C5), and one load
 /// version per team (R-C3).
 pub const COUNTER_PK: &str = "COUNTER";
@@ -141,7 +142,7 @@ pub const ALLOWANCE_SK: &str = "RATE";
 
 /// Every partition key of the table: a fixed name, or a prefix ending in `#`. For the IAM check
 /// (`dynamodb:LeadingKeys`) and the test below.
-pub const DYNAMO_KEY_PREFIXES: [&str; 23] = [
+pub const DYNAMO_KEY_PREFIXES: [&str; 24] = [
     ACCOUNTS_PK,
     "EMAIL#",
     QUARANTINE_PK,
@@ -153,6 +154,7 @@ pub const DYNAMO_KEY_PREFIXES: [&str; 23] = [
     "ADDR#",
     USERS_PK,
     TEAMS_PK,
+    ROLES_PK,
     "FOLLOW#",
     "MEMBERS#",
     "STREAM#",
@@ -382,6 +384,7 @@ mod tests {
             address_pk("a@b.c"),
             USERS_PK.to_string(),
             TEAMS_PK.to_string(),
+            ROLES_PK.to_string(),
             follow_pk("account", "Acme"),
             members_pk("l1"),
             stream_pk("contact", "a@b.c"),

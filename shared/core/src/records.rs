@@ -247,6 +247,9 @@ pub struct User {
     /// Whether notifications also go out as email (R-N3).
     #[serde(default)]
     pub notify_email: bool,
+    /// The role whose permissions apply (R-S2); none grants no group-account sending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl TeamMembership {
@@ -409,6 +412,7 @@ mod tests {
             created_at: Utc::now(),
             admin: false,
             notify_email: false,
+            role: None,
         };
         assert_eq!(user.position_in("t"), Some(Some("L1")));
         assert_eq!(user.position_in("u"), Some(Some("L2")));

@@ -261,6 +261,7 @@ impl World {
                     created_at: t0() + Duration::minutes(self.users as i64),
                     admin: false,
                     notify_email: false,
+                    role: None,
                 }))?
             }
             "case" => {

@@ -3,12 +3,13 @@
 //! Apart from the ports, so a function's grant need not cover them.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use mailroom_core::access::Role;
 use mailroom_core::admin::NewRecord;
 use mailroom_core::error::{StoreError, StoreResult};
 use mailroom_core::filters::{Filter, InboxCopy, Scope, SkippedRecord, MAX_FILTERS_PER_USER};
 use mailroom_core::keys::{
     address_pk, address_sk, inbox_pk, member_sk, members_pk, record_pk, stream_pk, CONFIG_PK,
-    FILTERS_PK, MEMBER_INDEX_SK, SKIPPED_PK, TEAMS_PK, USERS_PK,
+    FILTERS_PK, MEMBER_INDEX_SK, ROLES_PK, SKIPPED_PK, TEAMS_PK, USERS_PK,
 };
 use mailroom_core::model::CaseSettings;
 use mailroom_core::ports::Crm;
@@ -260,6 +261,43 @@ impl DynamoStore {
             format!("user {user}"),
         )
         .await
+    }
+
+    /// Gives a user a role (R-S2), or none. Only the user item carries it: the team-member
+    /// copies serve assignment, which roles do not touch.
+    pub async fn set_role(&self, user: &str, role: Option<&str>) -> StoreResult<()> {
+        let (expr, values) = match role {
+            Some(r) => ("SET #r = :r", vec![(":r", s(r))]),
+            None => ("REMOVE #r", vec![]),
+        };
+        self.update_existing(
+            key(USERS_PK, user),
+            expr,
+            &[("#r", "role")],
+            values,
+            &format!("set role {user}"),
+            format!("user {user}"),
+        )
+        .await
+    }
+
+    // ---- roles ----
+
+    /// Adds a role; refuses a duplicate.
+    pub async fn add_role(&self, role: &Role) -> StoreResult<()> {
+        let item = to_item(role, &[("pk", ROLES_PK), ("sk", &role.name)]);
+        self.create(item, "add role", format!("role {}", role.name))
+            .await
+    }
+
+    pub async fn get_role(&self, name: &str) -> StoreResult<Option<Role>> {
+        self.get_decoded(key(ROLES_PK, name), "role").await
+    }
+
+    pub async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        let mut roles: Vec<Role> = self.list_decoded(ROLES_PK, "role").await?;
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roles)
     }
 
     pub async fn open_load(&self, user: &str) -> StoreResult<u64> {

@@ -139,6 +139,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             admin: false,
             notify_email: false,
+            role: None,
         };
         let x = user("x", &[("t", None), ("t", Some("L1"))]);
         let y = user("y", &[("t", None)]);

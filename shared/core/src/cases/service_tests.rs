@@ -31,6 +31,7 @@ fn user(i: usize, teams: &[&str]) -> User {
         created_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(i as i64),
         admin: false,
         notify_email: false,
+        role: None,
     }
 }
 

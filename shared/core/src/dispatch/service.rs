@@ -844,6 +844,7 @@ mod tests {
             created_at: Utc::now(),
             admin: false,
             notify_email: true,
+            role: None,
         })
         .unwrap();
         let mailer = FakeMailer::default();

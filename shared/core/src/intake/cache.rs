@@ -347,6 +347,7 @@ mod tests {
             created_at: Utc::now(),
             admin: false,
             notify_email: false,
+            role: None,
         }
     }
 }

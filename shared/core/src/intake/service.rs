@@ -351,6 +351,7 @@ mod tests {
             created_at: Utc::now(),
             admin: false,
             notify_email: false,
+            role: None,
         }
     }
 

@@ -318,6 +318,7 @@ mod tests {
                     created_at: now,
                     admin: false,
                     notify_email: false,
+                    role: None,
                 })
                 .unwrap();
             // Two personal accounts: one whose owner left, one whose owner is active.
@@ -384,6 +385,7 @@ mod tests {
                         created_at: Utc::now(),
                         admin: false,
                         notify_email: false,
+                        role: None,
                     })
                     .unwrap();
             }

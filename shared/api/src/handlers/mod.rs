@@ -1,0 +1,26 @@
+//! One module per resource. Each owns its routes (`ROUTES`) and a `call` that runs one of its
+//! operations for an authenticated caller; access is decided by `mailroom_core::access`.
+
+use mailroom_core::access::Caller;
+
+use crate::error::ApiResult;
+use crate::request::ApiRequest;
+use crate::routes::Route;
+use crate::{Api, Reply};
+
+pub mod cases;
+
+/// Which module serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    Cases,
+}
+
+/// Every module's routes.
+pub const ROUTES: &[&[Route]] = &[cases::ROUTES];
+
+pub async fn call(api: &Api, caller: &Caller, route: &Route, req: &ApiRequest) -> ApiResult<Reply> {
+    match route.module {
+        Module::Cases => cases::call(api, caller, route.operation, req).await,
+    }
+}
