@@ -37,17 +37,20 @@ pub enum Principal {
     Poller,
     Ingest,
     Dispatch,
+    /// The HTTP API's handler.
+    Api,
     /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
     /// all three), so an operator's role needs every row. Not in the template.
     Cli,
 }
 
 impl Principal {
-    pub const FUNCTIONS: [Principal; 4] = [
+    pub const FUNCTIONS: [Principal; 5] = [
         Principal::Scheduler,
         Principal::Poller,
         Principal::Ingest,
         Principal::Dispatch,
+        Principal::Api,
     ];
 
     /// The function's logical id in `template.yaml` (`None` for the CLI).
@@ -57,6 +60,7 @@ impl Principal {
             Principal::Poller => Some("poller"),
             Principal::Ingest => Some("ingest"),
             Principal::Dispatch => Some("dispatch"),
+            Principal::Api => Some("api"),
             Principal::Cli => None,
         }
     }
@@ -123,7 +127,7 @@ const TABLE_KEY: &[&str] = &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*
 /// with a bucket key, writes may need `Decrypt` too.
 const BUCKET_KEY: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
 
-use Principal::{Cli, Dispatch, Ingest, Poller, Scheduler};
+use Principal::{Api, Cli, Dispatch, Ingest, Poller, Scheduler};
 use Resource::{
     Bucket, ConfigurationSet, EventSource, Identities, Index, Key, LocalStack, Objects, Queue,
     Table,
@@ -485,6 +489,14 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         who: Dispatch,
+        actions: TABLE_KEY,
+        on: Key(Via::DynamoDb),
+        keys: &[],
+        by: "every table request",
+    },
+    // ---- api: one HTTP request (mailroom_api::Api::handle) ----
+    Grant {
+        who: Api,
         actions: TABLE_KEY,
         on: Key(Via::DynamoDb),
         keys: &[],
