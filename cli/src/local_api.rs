@@ -196,6 +196,15 @@ pub fn ensure(prefix: &str) -> Result<ApiState> {
     }
 }
 
+/// Stops a prefix's local API, if one runs.
+pub fn stop_prefix(prefix: &str) {
+    let path = state_file(prefix);
+    if let Some(state) = read_state(&path) {
+        stop(&state);
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// Stops every prefix's local API (`local down`).
 pub fn stop_all() {
     let Ok(dir) = std::fs::read_dir(api_dir()) else {

@@ -4,6 +4,7 @@
 //! parallel against one stack without resetting it.
 
 mod adapters;
+mod api_local;
 mod assignment;
 mod cases;
 mod cli;
