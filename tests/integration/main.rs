@@ -4,7 +4,9 @@
 //! parallel against one stack without resetting it.
 
 mod adapters;
+mod api_auth;
 mod api_local;
+mod api_support;
 mod assignment;
 mod cases;
 mod cli;

@@ -10,7 +10,10 @@ async fn main() -> Result<(), Error> {
     let env = |k: &str| std::env::var(k).ok();
     // A refused variable is named in the init log (StartupError prints its message).
     let config = Config::from_env_at_start()?;
-    let verifier = Verifier::from_lookup(env).map_err(mailroom_aws::config::StartupError::new)?;
+    // The key set inline, from a file, or fetched once from the issuer (MAILROOM_JWKS_URL).
+    let verifier = Verifier::load(env)
+        .await
+        .map_err(mailroom_aws::config::StartupError::new)?;
     let settings =
         ApiSettings::from_lookup(env).map_err(mailroom_aws::config::StartupError::new)?;
     let api = &Api::new(
