@@ -356,3 +356,9 @@ impl DynamoStore {
         Ok(list)
     }
 }
+
+impl mailroom_core::ports::Streams for DynamoStore {
+    async fn stream(&self, record: &RecordRef) -> StoreResult<Vec<StreamEntry>> {
+        DynamoStore::stream(self, record).await
+    }
+}
