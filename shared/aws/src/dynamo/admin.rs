@@ -222,6 +222,22 @@ impl DynamoStore {
     }
 
     /// What SES said of the group address when last asked.
+    /// How users' mail through the API names a group account (R-S3).
+    pub async fn set_send_as(
+        &self,
+        account: &str,
+        send_as: mailroom_core::model::SendAs,
+    ) -> StoreResult<()> {
+        self.update_account(
+            account,
+            "SET #s = :s",
+            &[("#s", "send_as")],
+            vec![(":s", value(&send_as))],
+            "set send as",
+        )
+        .await
+    }
+
     pub async fn set_identity(
         &self,
         account: &str,
