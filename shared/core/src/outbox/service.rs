@@ -170,6 +170,10 @@ where
             field: None,
             what: format!("email {email_id}"),
         };
+        // An id no email can have is not looked up: a key has bounds of its own.
+        if email_id.is_empty() || email_id.len() > 256 || email_id.chars().any(char::is_control) {
+            return Err(missing());
+        }
         let email = self.store.get_email(email_id).await?.ok_or_else(missing)?;
         let accounts = self.store.get_accounts(&email.accounts).await?;
         let case = match email.case {
@@ -274,11 +278,12 @@ where
     /// The account, if the caller may send from it (R-S2); an unknown one is the request's
     /// fault (422 `account`).
     async fn sendable_account(&self, caller: &Caller, name: &str) -> SendResult<Account> {
-        let account = self
-            .store
-            .get_account(name)
-            .await?
-            .ok_or_else(|| Invalid::new("account", format!("there is no account {name:?}")))?;
+        let unknown = || Invalid::new("account", format!("there is no account {name:?}"));
+        // A name no account can have is not looked up (the store refuses empty keys).
+        if crate::model::validate_account_name(name).is_err() {
+            return Err(unknown().into());
+        }
+        let account = self.store.get_account(name).await?.ok_or_else(unknown)?;
         if !caller.may_send_from(&account) {
             return Err(forbidden(&account.name));
         }

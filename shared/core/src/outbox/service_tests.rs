@@ -310,6 +310,8 @@ async fn bad_input_names_its_field_and_sends_and_stores_nothing() {
             "parent",
         ),
         (json!({"account": "nope"}), "account"),
+        (json!({"account": ""}), "account"),
+        (json!({"account": "a\u{0}b"}), "account"),
         (json!({"to": []}), "to"),
         (
             json!({"to": ["carol@customer.example\r\nBcc: x@evil.example"]}),
@@ -401,7 +403,8 @@ async fn replies_need_a_readable_email_then_a_sendable_account() {
     let bob = caller("bob", "l2");
     let req: ReplyRequest = serde_json::from_value(json!({"text": "hi"})).unwrap();
     // Ann's personal mail is hers alone (R-P4): 404 for bob, as for a missing email.
-    for id in ["p1", "missing"] {
+    let long = "e".repeat(300);
+    for id in ["p1", "missing", "", long.as_str()] {
         let e = w
             .outbox()
             .reply(&bob, id, &req, "i", t0())
