@@ -5,6 +5,7 @@
 
 mod adapters;
 mod api_auth;
+mod api_send;
 mod api_support;
 mod assignment;
 mod cases;
