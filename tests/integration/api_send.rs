@@ -8,7 +8,7 @@
 //! Every test runs on an emulator of its own ([`OwnMoto`]): reading back what SES sent
 //! serialises the emulator's whole state.
 
-use mail_parser::{HeaderValue, MessageParser};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 use mailroom::cycle;
 use mailroom_core::access::{GroupAccountPermission, Role};
 use mailroom_core::model::{AccountKind, Secret, Security};
@@ -305,7 +305,9 @@ async fn bad_input_is_a_4xx_naming_the_field_and_nothing_is_sent_or_stored() {
 
     let good = json!({
         "account": "support", "to": [s.customer.clone()], "subject": "Hello", "text": "Hi",
-        "parent": {"type": "case", "number": n}
+        "parent": {"type": "case", "number": n},
+        "attachments": [{"filename": "Rechnung März.pdf", "content_type": "application/pdf",
+                         "content_base64": base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 tiny")}]
     });
     let with = |patch: Value| -> Value {
         let mut b = good.clone();
@@ -427,6 +429,14 @@ async fn bad_input_is_a_4xx_naming_the_field_and_nothing_is_sent_or_stored() {
     // The same request made well is sent: the refusals above were the fields'.
     let (got, answer) = s.api.call("ann", "POST", "/v1/emails", Some(&good)).await;
     assert_eq!(got, 201, "{answer}");
+    // With its attachment, as SES was handed it.
+    let raw = raw_of(&moto, answer["message_id"].as_str().unwrap()).await;
+    let m = MessageParser::default()
+        .parse(raw.raw_data.as_bytes())
+        .unwrap();
+    let file = m.attachment(0).expect("the attachment went out");
+    assert_eq!(file.attachment_name(), Some("Rechnung März.pdf"));
+    assert_eq!(file.contents(), b"%PDF-1.4 tiny");
     assert_eq!(
         crate::ses::sent_raw_messages(&moto.endpoint).await.len(),
         before + 1
