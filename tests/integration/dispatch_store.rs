@@ -66,6 +66,7 @@ fn sent(id: &str, when: &str) -> SentRecord {
         in_reply_to: Some("m1@cust.example".into()),
         message_id: "mr-1@mailroom.example".into(),
         ses_message_id: "0100-ses@email.amazonses.com".into(),
+        user: None,
         email_id: Some("e1".into()),
         parent: Some(RecordRef::case(7)),
         case: Some(mailroom_core::types::CaseNumber::new(7).unwrap()),

@@ -581,6 +581,7 @@ async fn every_dispatch_store_call_is_a_row_of_dispatch_or_the_cli() {
         in_reply_to: None,
         message_id: "m@mailroom.example".into(),
         ses_message_id: "s@ses.example".into(),
+        user: None,
         email_id: Some("e1".into()),
         parent: None,
         case: None,

@@ -6,6 +6,7 @@
 mod adapters;
 mod api_auth;
 mod api_local;
+mod api_send;
 mod api_support;
 mod assignment;
 mod cases;

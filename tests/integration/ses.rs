@@ -112,6 +112,8 @@ async fn a_raw_message_goes_out_as_composed_and_an_unverified_sender_is_refused(
         from: Mailbox::new("Zoë's Support", from.clone()),
         to: vec![Mailbox::new("Ann Müller", to.clone())],
         cc: vec![Mailbox::new("Smith, Bob", cc.clone())],
+        bcc: Vec::new(),
+        attachments: Vec::new(),
         reply_to: vec![Mailbox::new("Support", from.clone())],
         subject: "Ré: votre commande n° 4711 est arrivée [#42]".into(),
         text: "Bonjour Ann,\n\nnous avons bien reçu votre message.\n-- \nSupport".into(),

@@ -129,6 +129,14 @@ pub enum AccountCommand {
         #[arg(long)]
         off: bool,
     },
+    /// How users' mail through the API names a group account (R-S3): `from` (the group
+    /// address is the From, the default) or `reply_to` (From the user's own verified
+    /// address, the group address as Reply-To).
+    SetSendAs {
+        account: String,
+        #[arg(value_parser = send_as)]
+        send_as: mailroom_core::model::SendAs,
+    },
     /// Forget the fetch position and import again from a day (R-F9).
     Reset {
         name: String,
@@ -205,6 +213,28 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> Result<()> {
                 "account {account}: email-to-case {}",
                 if create_case { "on" } else { "off" }
             ));
+            Ok(())
+        }
+        AccountCommand::SetSendAs { account, send_as } => {
+            let a = ctx
+                .adapters()
+                .store
+                .get_account(&account)
+                .await?
+                .ok_or_else(|| {
+                    anyhow!("unknown account {account:?} (see `mailroom account list`)")
+                })?;
+            if a.kind != AccountKind::Group {
+                bail!("account {account:?} is a personal account: it always sends as its owner");
+            }
+            ctx.adapters().store.set_send_as(&account, send_as).await?;
+            let how = match send_as {
+                mailroom_core::model::SendAs::From => "From the group address",
+                mailroom_core::model::SendAs::ReplyTo => {
+                    "From the user's own address, Reply-To the group address"
+                }
+            };
+            views::note(format!("account {account}: users' mail goes {how}"));
             Ok(())
         }
         AccountCommand::SetAutoReply {
@@ -314,4 +344,9 @@ fn read_password_stdin() -> Result<Secret> {
         bail!("--password-stdin: standard input was empty");
     }
     Ok(Secret::new(s))
+}
+
+fn send_as(s: &str) -> Result<mailroom_core::model::SendAs, String> {
+    s.parse()
+        .map_err(|e: mailroom_core::error::Invalid| e.to_string())
 }

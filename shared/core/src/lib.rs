@@ -26,7 +26,9 @@
 //! - [`dispatch`]: what ingest's events lead to: auto-replies with loop safety (R-A),
 //!   bounces, notifications.
 //! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
-//! - [`access`]: who may read what (R-P4).
+//! - [`access`]: who may read what (R-P4), who may send from, see and manage which account.
+//! - [`outbox`]: a user's mail through the API (R-S): validation, reply recipients, case
+//!   threading, the send and its record.
 //! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
 //! - [`memory`]: in-memory fakes of the ports, with their own tests.
 //!
@@ -49,6 +51,7 @@ pub mod limits;
 pub mod memory;
 pub mod messages;
 pub mod model;
+pub mod outbox;
 pub mod parse;
 pub mod poll;
 pub mod ports;

@@ -202,6 +202,34 @@ pub struct Account {
     pub send_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_error_at: Option<DateTime<Utc>>,
+    /// How a user's mail through the API names a group account (R-S3): From the group
+    /// address (the default), or From the user's own verified address with the group
+    /// address as Reply-To.
+    #[serde(default)]
+    pub send_as: SendAs,
+}
+
+/// Whose address a group account's outgoing user mail is From (R-S3). Either way the group
+/// address is its Reply-To, so the customer's answer reaches the group mailbox.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SendAs {
+    #[default]
+    From,
+    ReplyTo,
+}
+
+impl std::str::FromStr for SendAs {
+    type Err = crate::error::Invalid;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "from" => Ok(SendAs::From),
+            "reply_to" | "reply-to" => Ok(SendAs::ReplyTo),
+            _ => Err(crate::error::Invalid::value(format!(
+                "{s:?}: a group account sends as from or reply_to"
+            ))),
+        }
+    }
 }
 
 impl Account {
@@ -236,6 +264,7 @@ impl Account {
             identity: None,
             send_error: None,
             send_error_at: None,
+            send_as: SendAs::default(),
         }
     }
 }

@@ -550,3 +550,12 @@ pub trait DispatchStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
 }
+
+/// A record's stream (R-S3, R-S4): what a reply to a case threads onto, its last message.
+pub trait Streams: Send + Sync {
+    /// Timeline order, oldest first.
+    fn stream(
+        &self,
+        record: &RecordRef,
+    ) -> impl Future<Output = StoreResult<Vec<crate::records::StreamEntry>>> + Send;
+}

@@ -207,6 +207,7 @@ fn mailbox(name: &str, o: &Opts) -> Account {
         identity: None,
         send_error: None,
         send_error_at: None,
+        send_as: Default::default(),
     }
 }
 

@@ -222,6 +222,22 @@ impl DynamoStore {
     }
 
     /// What SES said of the group address when last asked.
+    /// How users' mail through the API names a group account (R-S3).
+    pub async fn set_send_as(
+        &self,
+        account: &str,
+        send_as: mailroom_core::model::SendAs,
+    ) -> StoreResult<()> {
+        self.update_account(
+            account,
+            "SET #s = :s",
+            &[("#s", "send_as")],
+            vec![(":s", value(&send_as))],
+            "set send as",
+        )
+        .await
+    }
+
     pub async fn set_identity(
         &self,
         account: &str,
@@ -354,5 +370,11 @@ impl DynamoStore {
         let mut list: Vec<InboxCopy> = self.list_decoded(&inbox_pk(user), "inbox copy").await?;
         list.sort_by(|a, b| (a.at, &a.email_id).cmp(&(b.at, &b.email_id)));
         Ok(list)
+    }
+}
+
+impl mailroom_core::ports::Streams for DynamoStore {
+    async fn stream(&self, record: &RecordRef) -> StoreResult<Vec<StreamEntry>> {
+        DynamoStore::stream(self, record).await
     }
 }

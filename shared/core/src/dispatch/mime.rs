@@ -11,8 +11,11 @@
 //! holds a single long Message-ID (at most [`MAX_HEADER_ID_BYTES`], under the 998 limit).
 //!
 //! Bodies are UTF-8, quoted-printable when mostly ASCII, base64 otherwise; text with HTML goes
-//! as `multipart/alternative`. The boundary starts with `=_`, which neither encoding can
-//! produce, so no body can close its part early.
+//! as `multipart/alternative`, and with attachments (base64) inside a `multipart/mixed`.
+//! Boundaries start with `=_`, which neither encoding can produce, so no body can close its
+//! part early. An attachment's content type must be a plain `type/subtype` and its file name
+//! goes out percent-encoded (RFC 2231) unless it is short printable ASCII. Bcc recipients are
+//! envelope recipients only: no header ever names them.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -91,6 +94,8 @@ pub struct Draft {
     pub from: Mailbox,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
+    /// Envelope recipients only: never written into a header.
+    pub bcc: Vec<Mailbox>,
     pub reply_to: Vec<Mailbox>,
     pub subject: String,
     pub text: String,
@@ -102,6 +107,18 @@ pub struct Draft {
     pub references: Vec<MessageId>,
     pub date: DateTime<Utc>,
     pub headers: Vec<ExtraHeader>,
+    /// Files after the body, in a `multipart/mixed`; none keeps the message as it was.
+    pub attachments: Vec<Attachment>,
+}
+
+/// One attached file. [`compose`] refuses a content type that is not a plain `type/subtype`
+/// and encodes any file name safely; `crate::outbox` refuses unsafe names before that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    /// `type/subtype`, lower case.
+    pub content_type: String,
+    pub content: Vec<u8>,
 }
 
 /// Our Message-ID for a message identified by `key` (for instance the incoming email's id and
@@ -117,10 +134,10 @@ pub fn message_id(key: &str, from: &EmailAddress) -> MessageId {
 }
 
 impl Draft {
-    /// Every envelope recipient (To, then Cc), each once.
+    /// Every envelope recipient (To, then Cc, then Bcc), each once.
     pub fn recipients(&self) -> Vec<EmailAddress> {
         let mut out: Vec<EmailAddress> = Vec::new();
-        for m in self.to.iter().chain(&self.cc) {
+        for m in self.to.iter().chain(&self.cc).chain(&self.bcc) {
             if !out.contains(&m.address) {
                 out.push(m.address.clone());
             }
@@ -139,11 +156,14 @@ impl Draft {
 }
 
 /// The raw message, CRLF line endings. Refused: no recipient, a non-ASCII address, our own
-/// Message-ID or `X-Mailroom-Id` not a plain token, more than [`MAX_RAW_MAIL_BYTES`].
+/// Message-ID or `X-Mailroom-Id` not a plain token, an attachment's content type that is not
+/// a plain `type/subtype`, more than [`MAX_RAW_MAIL_BYTES`].
 pub fn compose(d: &Draft) -> Result<Vec<u8>, Invalid> {
-    if d.to.is_empty() && d.cc.is_empty() {
+    if d.to.is_empty() && d.cc.is_empty() && d.bcc.is_empty() {
         return Err(Invalid::new("to", "a message needs a recipient"));
     }
+    // Bcc addresses are checked as the others are, though no header carries them.
+    mailbox_list("bcc", &d.bcc)?;
     let mut h = Head::default();
     h.field("Date", &[d.date.to_rfc2822()]);
     h.field(
@@ -211,22 +231,19 @@ pub fn compose(d: &Draft) -> Result<Vec<u8>, Invalid> {
     h.field("MIME-Version", &["1.0".to_string()]);
 
     let mut out = h.out;
-    match &d.html {
-        None => {
-            single_part(&mut out, "text/plain", &d.text);
+    if d.attachments.is_empty() {
+        body_entity(&mut out, d);
+    } else {
+        let mixed = format!("=_mr_mixed_{}", &boundary(d)[5..]);
+        out.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"{mixed}\"\r\n\r\n--{mixed}\r\n"
+        ));
+        body_entity(&mut out, d);
+        for (i, a) in d.attachments.iter().enumerate() {
+            out.push_str(&format!("\r\n--{mixed}\r\n"));
+            attachment_part(&mut out, i, a)?;
         }
-        Some(html) => {
-            let boundary = boundary(d);
-            out.push_str(&format!(
-                "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n"
-            ));
-            for (kind, body) in [("text/plain", d.text.as_str()), ("text/html", html)] {
-                out.push_str(&format!("--{boundary}\r\n"));
-                single_part(&mut out, kind, body);
-                out.push_str("\r\n");
-            }
-            out.push_str(&format!("--{boundary}--\r\n"));
-        }
+        out.push_str(&format!("\r\n--{mixed}--\r\n"));
     }
     if out.len() > MAX_RAW_MAIL_BYTES {
         return Err(Invalid::new(
@@ -235,6 +252,103 @@ pub fn compose(d: &Draft) -> Result<Vec<u8>, Invalid> {
         ));
     }
     Ok(out.into_bytes())
+}
+
+/// The body as one entity (its own headers, a blank line, its content): one text part, or
+/// text and HTML as `multipart/alternative`.
+fn body_entity(out: &mut String, d: &Draft) {
+    match &d.html {
+        None => {
+            single_part(out, "text/plain", &d.text);
+        }
+        Some(html) => {
+            let boundary = boundary(d);
+            out.push_str(&format!(
+                "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n"
+            ));
+            for (kind, body) in [("text/plain", d.text.as_str()), ("text/html", html)] {
+                out.push_str(&format!("--{boundary}\r\n"));
+                single_part(out, kind, body);
+                out.push_str("\r\n");
+            }
+            out.push_str(&format!("--{boundary}--\r\n"));
+        }
+    }
+}
+
+/// Whether `s` is an RFC 2045 token (what a media type and subtype are made of).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 127
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+}
+
+/// Whether `content_type` is a plain `type/subtype`, nothing else (no parameters).
+pub fn is_media_type(content_type: &str) -> bool {
+    content_type
+        .split_once('/')
+        .is_some_and(|(t, s)| is_token(t) && is_token(s))
+}
+
+/// One attachment: its headers, a blank line, its content in base64 lines.
+fn attachment_part(out: &mut String, i: usize, a: &Attachment) -> Result<(), Invalid> {
+    if !is_media_type(&a.content_type) {
+        return Err(Invalid::new(
+            format!("attachments[{i}].content_type"),
+            format!("{:?} is not a plain type/subtype", a.content_type),
+        ));
+    }
+    let mut h = Head::default();
+    let mut ct = vec![format!("{};", a.content_type.to_ascii_lowercase())];
+    ct.extend(file_param("name", &a.filename));
+    h.field("Content-Type", &ct);
+    let mut cd = vec!["attachment;".to_string()];
+    cd.extend(file_param("filename", &a.filename));
+    h.field("Content-Disposition", &cd);
+    h.field("Content-Transfer-Encoding", &["base64".to_string()]);
+    out.push_str(&h.out);
+    out.push_str("\r\n");
+    out.push_str(&base64_lines(&a.content));
+    Ok(())
+}
+
+/// A file-name parameter as header tokens: `name="plain name"` for short printable ASCII
+/// without quotes or backslashes, else RFC 2231 percent-encoded UTF-8 in continuations of at
+/// most 60 characters (`name*0*=UTF-8''...; name*1*=...`), so no byte of it can end the line.
+fn file_param(param: &str, filename: &str) -> Vec<String> {
+    let name = one_line(filename);
+    let plain = !name.is_empty()
+        && name.len() <= 60
+        && name
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    if plain {
+        return vec![format!("{param}=\"{name}\"")];
+    }
+    let attr_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b);
+    let mut pieces: Vec<String> = vec![String::new()];
+    for &b in name.as_bytes() {
+        let enc = if attr_char(b) {
+            (b as char).to_string()
+        } else {
+            format!("%{b:02X}")
+        };
+        if pieces.last().expect("one piece").len() + enc.len() > 60 {
+            pieces.push(String::new());
+        }
+        pieces.last_mut().expect("one piece").push_str(&enc);
+    }
+    let n = pieces.len();
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let charset = if i == 0 { "UTF-8''" } else { "" };
+            let sep = if i + 1 < n { ";" } else { "" };
+            format!("{param}*{i}*={charset}{p}{sep}")
+        })
+        .collect()
 }
 
 /// The header section being written: each field folded between its tokens.

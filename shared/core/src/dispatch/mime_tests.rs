@@ -19,6 +19,8 @@ fn draft() -> Draft {
             Mailbox::new("Ann", addr("ann@cust.example")),
         ],
         cc: vec![Mailbox::bare(addr("boss@cust.example"))],
+        bcc: Vec::new(),
+        attachments: Vec::new(),
         reply_to: vec![Mailbox::new("Support", addr("help@support.example"))],
         subject: "Ré: commande n° 4711 — l'imprimante du deuxième étage ne marche plus [#42]"
             .into(),
@@ -465,4 +467,108 @@ fn hostile_names_subjects_and_ids_never_add_a_header_line() {
         assert_eq!(p.cc.len(), 1, "{head}");
     }
     assert_eq!(composed, 3_000);
+}
+
+#[test]
+fn bcc_recipients_are_envelope_only() {
+    let mut d = draft();
+    d.bcc = vec![
+        Mailbox::new("Audit", addr("audit@corp.example")),
+        Mailbox::bare(addr("ann@cust.example")),
+    ];
+    let out = d.outgoing().unwrap();
+    assert_eq!(
+        out.destinations.last(),
+        Some(&addr("audit@corp.example")),
+        "after To and Cc, each once"
+    );
+    assert_eq!(out.destinations.len(), 4);
+    let text = String::from_utf8(out.raw).unwrap();
+    assert!(!text.to_lowercase().contains("bcc"), "{text}");
+    assert!(!text.contains("audit@corp.example"));
+    // Bcc alone is a recipient; a non-ASCII Bcc address is refused by name.
+    let mut only = draft();
+    only.to.clear();
+    only.cc.clear();
+    only.bcc = vec![Mailbox::bare(addr("audit@corp.example"))];
+    assert!(compose(&only).is_ok());
+    only.bcc = vec![Mailbox::bare(addr("zoë@corp.example"))];
+    assert_eq!(compose(&only).unwrap_err().field, "bcc");
+}
+
+#[test]
+fn attachments_go_in_a_mixed_message_and_round_trip() {
+    use mail_parser::MimeHeaders;
+    let mut d = draft();
+    let pdf: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    let long_name = format!("Überweisung für die Bestellung {} .pdf", "x".repeat(70));
+    d.attachments = vec![
+        Attachment {
+            filename: "invoice 4711.pdf".into(),
+            content_type: "application/pdf".into(),
+            content: pdf.clone(),
+        },
+        Attachment {
+            filename: long_name.clone(),
+            content_type: "text/plain".into(),
+            content: b"plain --=_mr_ words\r\n".to_vec(),
+        },
+    ];
+    let raw = compose(&d).unwrap();
+    let text = std::str::from_utf8(&raw).unwrap();
+    assert!(text.contains("Content-Type: multipart/mixed;"), "{text}");
+    for line in text.split("\r\n") {
+        assert!(line.len() <= 998, "{line:?}");
+    }
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(m.attachment_count(), 2);
+    let a = m.attachment(0).unwrap();
+    assert_eq!(a.attachment_name(), Some("invoice 4711.pdf"));
+    assert_eq!(a.contents(), pdf.as_slice());
+    let b = m.attachment(1).unwrap();
+    assert_eq!(b.attachment_name(), Some(long_name.as_str()));
+    assert_eq!(b.contents(), b"plain --=_mr_ words\r\n");
+    // The bodies are still both there, and the headers as they were.
+    assert!(m.body_text(0).unwrap().starts_with("Bonjour John"));
+    assert!(m.body_html(0).unwrap().contains("Джон"));
+    assert_eq!(
+        m.subject(),
+        parse(&compose(&draft()).unwrap())
+            .unwrap()
+            .subject
+            .as_deref()
+    );
+
+    // A content type with parameters (or a line break) is refused by name.
+    d.attachments[1].content_type = "text/plain\r\nBcc: x@evil.example".into();
+    assert_eq!(
+        compose(&d).unwrap_err().field,
+        "attachments[1].content_type"
+    );
+}
+
+#[test]
+fn hostile_file_names_never_add_a_header_line() {
+    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..500 {
+        let mut d = draft();
+        d.html = None;
+        d.attachments = vec![Attachment {
+            filename: g.text(HOSTILE, 20),
+            content_type: "application/octet-stream".into(),
+            content: vec![1, 2, 3],
+        }];
+        let raw = compose(&d).unwrap();
+        let text = std::str::from_utf8(&raw).unwrap();
+        let part = &text[text.find("Content-Disposition").unwrap()..];
+        let head = &part[..part.find("\r\n\r\n").unwrap()];
+        for line in head.split("\r\n").skip(1) {
+            assert!(
+                line.starts_with(' ') || line.starts_with("Content-Transfer-Encoding:"),
+                "{head:?}"
+            );
+        }
+        let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(m.attachment_count(), 1, "{head}");
+    }
 }

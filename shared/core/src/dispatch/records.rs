@@ -6,13 +6,15 @@ use serde::{Deserialize, Serialize};
 use crate::records::RecordRef;
 use crate::types::CaseNumber;
 
-/// Why Mailroom sent a message; serialised as `auto-reply`, `notification`, `reply`.
+/// Why Mailroom sent a message; serialised as `auto-reply`, `notification`, `reply`, `api`
+/// (a user's message sent through the API: compose, reply, reply-all).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum SentKind {
     AutoReply,
     Notification,
     Reply,
+    Api,
 }
 
 impl SentKind {
@@ -21,6 +23,7 @@ impl SentKind {
             SentKind::AutoReply => "auto-reply",
             SentKind::Notification => "notification",
             SentKind::Reply => "reply",
+            SentKind::Api => "api",
         }
     }
 }
@@ -53,6 +56,9 @@ pub struct SentRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<CaseNumber>,
     pub sent_at: DateTime<Utc>,
+    /// The user who sent it through the API (none for what dispatch sends on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// An auto-reply or notification email that was deliberately not sent, with why (R-A2, R-A3).

@@ -264,6 +264,8 @@ where
             from: Mailbox::new(settings.from_name.clone().unwrap_or_default(), from.clone()),
             to: vec![Mailbox::bare(to_address)],
             cc: Vec::new(),
+            bcc: Vec::new(),
+            attachments: Vec::new(),
             reply_to: settings
                 .reply_to
                 .iter()
@@ -331,6 +333,7 @@ where
             in_reply_to: draft.in_reply_to.as_ref().map(|m| m.as_str().to_string()),
             message_id: draft.message_id.as_str().to_string(),
             ses_message_id: self.mailer.delivered_message_id(&service_id),
+            user: None,
             email_id: Some(send.email.email_id.clone()),
             parent: send.parent.clone(),
             case: send.case,
@@ -634,6 +637,8 @@ where
             from: Mailbox::new("Mailroom", from.clone()),
             to: vec![Mailbox::new(user.name.clone(), to)],
             cc: Vec::new(),
+            bcc: Vec::new(),
+            attachments: Vec::new(),
             reply_to,
             subject,
             text,

@@ -473,6 +473,12 @@ impl Crm for MemoryCrm {
     }
 }
 
+impl crate::ports::Streams for MemoryCrm {
+    async fn stream(&self, record: &RecordRef) -> StoreResult<Vec<StreamEntry>> {
+        Ok(MemoryCrm::stream(self, record))
+    }
+}
+
 impl Directory for MemoryCrm {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         Ok(self.users())

@@ -185,6 +185,7 @@ mod tests {
             in_reply_to: Some("m1@x.example".into()),
             message_id: format!("{id}@mailroom.example"),
             ses_message_id: format!("ses-{id}@email.amazonses.com"),
+            user: None,
             email_id: Some("e1".into()),
             parent: Some(RecordRef::case(7)),
             case: Some(crate::types::CaseNumber::new(7).unwrap()),
