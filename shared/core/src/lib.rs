@@ -27,7 +27,9 @@
 //!   bounces, notifications.
 //! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
 //! - [`access`]: who may read what (R-P4).
-//! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
+//! - [`admin`]: inputs the operator CLI and the API give (accounts, users, teams, roles,
+//!   filters, record adds and imports), with their checks.
+//! - [`views`]: the JSON forms of accounts, status, quarantine and filters (CLI and API).
 //! - [`memory`]: in-memory fakes of the ports, with their own tests.
 //!
 //! Every service takes what it needs through a port, so the same code runs in a Lambda, in
@@ -56,6 +58,7 @@ pub mod records;
 pub mod schedule;
 pub mod signals;
 pub mod types;
+pub mod views;
 
 /// Version stamped on every stored item and queue message this release writes.
 pub const SCHEMA_VERSION: u32 = 1;
