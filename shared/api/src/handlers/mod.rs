@@ -8,19 +8,22 @@ use crate::request::ApiRequest;
 use crate::routes::Route;
 use crate::{Api, Reply};
 
+pub mod accounts;
 pub mod cases;
 
 /// Which module serves a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Module {
+    Accounts,
     Cases,
 }
 
 /// Every module's routes.
-pub const ROUTES: &[&[Route]] = &[cases::ROUTES];
+pub const ROUTES: &[&[Route]] = &[accounts::ROUTES, cases::ROUTES];
 
 pub async fn call(api: &Api, caller: &Caller, route: &Route, req: &ApiRequest) -> ApiResult<Reply> {
     match route.module {
+        Module::Accounts => accounts::call(api, caller, route.operation, req).await,
         Module::Cases => cases::call(api, caller, route.operation, req).await,
     }
 }
