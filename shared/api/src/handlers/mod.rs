@@ -10,20 +10,23 @@ use crate::{Api, Reply};
 
 pub mod accounts;
 pub mod cases;
+pub mod filters;
 
 /// Which module serves a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Module {
     Accounts,
     Cases,
+    Filters,
 }
 
 /// Every module's routes.
-pub const ROUTES: &[&[Route]] = &[accounts::ROUTES, cases::ROUTES];
+pub const ROUTES: &[&[Route]] = &[accounts::ROUTES, cases::ROUTES, filters::ROUTES];
 
 pub async fn call(api: &Api, caller: &Caller, route: &Route, req: &ApiRequest) -> ApiResult<Reply> {
     match route.module {
         Module::Accounts => accounts::call(api, caller, route.operation, req).await,
         Module::Cases => cases::call(api, caller, route.operation, req).await,
+        Module::Filters => filters::call(api, caller, route.operation, req).await,
     }
 }
