@@ -10,6 +10,7 @@ use crate::{Api, Reply};
 
 pub mod accounts;
 pub mod cases;
+pub mod directory;
 pub mod filters;
 
 /// Which module serves a route.
@@ -17,16 +18,23 @@ pub mod filters;
 pub enum Module {
     Accounts,
     Cases,
+    Directory,
     Filters,
 }
 
 /// Every module's routes.
-pub const ROUTES: &[&[Route]] = &[accounts::ROUTES, cases::ROUTES, filters::ROUTES];
+pub const ROUTES: &[&[Route]] = &[
+    accounts::ROUTES,
+    cases::ROUTES,
+    directory::ROUTES,
+    filters::ROUTES,
+];
 
 pub async fn call(api: &Api, caller: &Caller, route: &Route, req: &ApiRequest) -> ApiResult<Reply> {
     match route.module {
         Module::Accounts => accounts::call(api, caller, route.operation, req).await,
         Module::Cases => cases::call(api, caller, route.operation, req).await,
+        Module::Directory => directory::call(api, caller, route.operation, req).await,
         Module::Filters => filters::call(api, caller, route.operation, req).await,
     }
 }
