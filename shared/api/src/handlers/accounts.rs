@@ -229,9 +229,11 @@ async fn add(
 ) -> ApiResult<Account> {
     let hosts = connector(api)?;
     let a = &api.adapters;
+    // Under the deployment's data key; the API never creates one (provisioning does).
+    let secrets = mailroom_aws::secrets::ExistingKey(&a.secrets);
     let ports = AccountPorts {
         store: &a.store,
-        secrets: &a.secrets,
+        secrets: &secrets,
         hosts: &hosts,
         mailer: &a.mailer,
         verify_identity: true,
