@@ -408,6 +408,44 @@ async fn operations_are_the_admins_and_a_denied_reset_changes_nothing() {
         .await;
     assert_eq!((status, error_field(&answer)), (422, "fetch_since"), "{answer}");
 
+    // Polling on and off: who manages the account; nothing changes on a deny.
+    let off = json!({"active": false});
+    let support_patch = [ROOT]
+        .into_iter()
+        .map(|u| (u, 200))
+        .chain(["in-no", "in-team", "in-all", "out-all"].map(|u| (u, 403)))
+        .chain(["out-no", "out-team", ANN, BOB].map(|u| (u, 404)));
+    for (user, status) in support_patch {
+        if user == ROOT {
+            continue;
+        }
+        w.expect(user, "PATCH", "/v1/accounts/support", Some(&off), status)
+            .await;
+        assert!(store.get_account("support").await.unwrap().unwrap().active);
+    }
+    let personal_active = || async { store.get_account("ann-mail").await.unwrap().unwrap().active };
+    for user in everyone().into_iter().filter(|u| ![ROOT, ANN].contains(u)) {
+        w.expect(user, "PATCH", "/v1/accounts/ann-mail", Some(&off), 404)
+            .await;
+        assert!(personal_active().await);
+    }
+    w.expect(ANN, "PATCH", "/v1/accounts/ann-mail", Some(&off), 200)
+        .await;
+    assert!(!personal_active().await);
+    let on = json!({"active": true});
+    w.expect(ROOT, "PATCH", "/v1/accounts/ann-mail", Some(&on), 200)
+        .await;
+    assert!(personal_active().await);
+    let a = w
+        .expect(ROOT, "PATCH", "/v1/accounts/support", Some(&off), 200)
+        .await;
+    assert_eq!(a["active"], false);
+    assert!(!store.get_account("support").await.unwrap().unwrap().active);
+    let (status, answer) = w
+        .call(ROOT, "PATCH", "/v1/accounts/support", Some(&json!({"active": "no"})))
+        .await;
+    assert_eq!((status, error_field(&answer)), (422, "active"), "{answer}");
+
     // Quarantine and dead letters: admins only.
     for (user, status) in only(&[ROOT], 200, 403) {
         w.expect(user, "GET", "/v1/quarantine", None, status).await;

@@ -539,7 +539,8 @@ pub const GRANTS: &[Grant] = &[
         actions: &["dynamodb:UpdateItem"],
         on: Table,
         keys: &[ACCOUNTS_PK, "ADDR#"],
-        by: "reset_account; create_account (the account's own-address entry)",
+        by: "reset_account, set_account_active; create_account (the account's own-address \
+             entry)",
     },
     Grant {
         who: Api,

@@ -39,6 +39,12 @@ pub const ROUTES: &[Route] = &[
     ),
     Route::new("GET", "/v1/accounts/{name}", "getAccount", Module::Accounts),
     Route::new(
+        "PATCH",
+        "/v1/accounts/{name}",
+        "updateAccount",
+        Module::Accounts,
+    ),
+    Route::new(
         "GET",
         "/v1/accounts/{name}/status",
         "getAccountStatus",
@@ -75,6 +81,7 @@ pub async fn call(api: &Api, caller: &Caller, op: &str, req: &ApiRequest) -> Api
     match op {
         "listAccounts" => list(api, caller, req).await,
         "getAccount" => get(api, caller, req).await,
+        "updateAccount" => update(api, caller, req).await,
         "createPersonalAccount" => create_personal(api, caller, req).await,
         "createGroupAccount" => create_group(api, caller, req).await,
         "getAccountStatus" => status(api, caller, req).await,
@@ -142,6 +149,30 @@ async fn list(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> 
 
 async fn get(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> {
     let a = visible(api, caller, req.param("name")).await?;
+    Ok(Reply::ok(view(&a)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    active: bool,
+}
+
+/// `PATCH /v1/accounts/{name}` with `{"active": bool}`: polling on or off, by those who manage
+/// the account (R-P1, R-P2).
+async fn update(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> {
+    let mut a = visible(api, caller, req.param("name")).await?;
+    if !caller.may_manage_account(&a) {
+        return Err(ApiError::forbidden(
+            "only admins (and a personal account's owner) change an account",
+        ));
+    }
+    let body: UpdateBody = req.json()?;
+    api.adapters
+        .store
+        .set_account_active(&a.name, body.active)
+        .await?;
+    a.active = body.active;
     Ok(Reply::ok(view(&a)))
 }
 
