@@ -52,7 +52,13 @@ impl World {
         &self.env.ctx.adapters().store
     }
 
-    async fn call(&self, user: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    async fn call(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         self.api.call(user, method, path, body).await
     }
 
@@ -92,7 +98,10 @@ async fn world(tag: &str) -> World {
             .await
             .unwrap();
     }
-    let add = |name: &'static str, team: Option<&'static str>, admin: bool, role: Option<String>| async move {
+    let add = |name: &'static str,
+               team: Option<&'static str>,
+               admin: bool,
+               role: Option<String>| async move {
         let teams: Vec<String> = team.into_iter().map(str::to_string).collect();
         mailroom::records::add_user_as(
             ctx,
@@ -115,14 +124,23 @@ async fn world(tag: &str) -> World {
     add(BOB, None, false, None).await;
 
     let group_mb = mailbox("apig");
-    let mut group = env.new_account("support", &group_mb, stack().imaps_port, Security::ImplicitTls);
+    let mut group = env.new_account(
+        "support",
+        &group_mb,
+        stack().imaps_port,
+        Security::ImplicitTls,
+    );
     group.teams = vec!["l1".into()];
     mailroom::accounts::add_group(ctx, group, Secret::new(&group_mb.password))
         .await
         .unwrap();
     let personal_mb = mailbox("apip");
-    let mut personal =
-        env.new_account("ann-mail", &personal_mb, stack().imaps_port, Security::ImplicitTls);
+    let mut personal = env.new_account(
+        "ann-mail",
+        &personal_mb,
+        stack().imaps_port,
+        Security::ImplicitTls,
+    );
     personal.kind = AccountKind::Personal;
     personal.owner = Some(ANN.into());
     mailroom::accounts::add(ctx, personal, Secret::new(&personal_mb.password))
@@ -192,15 +210,21 @@ async fn accounts_are_listed_and_read_by_who_may_see_them_and_never_with_a_passw
         assert!(!text.contains("ciphertext"), "{text}");
     }
     for (user, status) in only(&sees_support, 200, 404) {
-        let a = w.expect(user, "GET", "/v1/accounts/support", None, status).await;
+        let a = w
+            .expect(user, "GET", "/v1/accounts/support", None, status)
+            .await;
         if status == 200 {
             assert_eq!(a["kind"], "group");
             assert_eq!(a["teams"], json!(["l1"]));
-            assert!(a.get("secret").is_none() && a.get("password").is_none(), "{a}");
+            assert!(
+                a.get("secret").is_none() && a.get("password").is_none(),
+                "{a}"
+            );
         }
     }
     for (user, status) in only(&sees_personal, 200, 404) {
-        w.expect(user, "GET", "/v1/accounts/ann-mail", None, status).await;
+        w.expect(user, "GET", "/v1/accounts/ann-mail", None, status)
+            .await;
     }
     w.expect(ROOT, "GET", "/v1/accounts/nope", None, 404).await;
 }
@@ -214,14 +238,26 @@ async fn personal_accounts_are_added_by_their_owner_or_an_admin_with_the_passwor
     for user in IN.iter().chain(OUT.iter()).chain([&BOB]) {
         let mut body = personal_body(&format!("x-{user}"), &mb);
         body["owner"] = json!(ANN);
-        let (status, answer) = w.call(user, "POST", "/v1/accounts/personal", Some(&body)).await;
+        let (status, answer) = w
+            .call(user, "POST", "/v1/accounts/personal", Some(&body))
+            .await;
         assert_eq!(status, 403, "{user}: {answer}");
         assert_eq!(error_field(&answer), "owner");
-        assert!(store.get_account(&format!("x-{user}")).await.unwrap().is_none());
+        assert!(store
+            .get_account(&format!("x-{user}"))
+            .await
+            .unwrap()
+            .is_none());
     }
     // The owner adds her own; an admin adds one for bob.
     let created = w
-        .expect(ANN, "POST", "/v1/accounts/personal", Some(&personal_body("ann-2", &mb)), 201)
+        .expect(
+            ANN,
+            "POST",
+            "/v1/accounts/personal",
+            Some(&personal_body("ann-2", &mb)),
+            201,
+        )
         .await;
     assert_eq!(created["owner"], ANN);
     assert_eq!(created["kind"], "personal");
@@ -230,7 +266,13 @@ async fn personal_accounts_are_added_by_their_owner_or_an_admin_with_the_passwor
     w.expect(ROOT, "POST", "/v1/accounts/personal", Some(&for_bob), 201)
         .await;
     assert_eq!(
-        store.get_account("bob-1").await.unwrap().unwrap().owner.as_deref(),
+        store
+            .get_account("bob-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .owner
+            .as_deref(),
         Some(BOB)
     );
 
@@ -243,8 +285,14 @@ async fn personal_accounts_are_added_by_their_owner_or_an_admin_with_the_passwor
         .dynamodb
         .get_item()
         .table_name(table)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("ACCOUNTS".into()))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("ann-2".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ACCOUNTS".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ann-2".into()),
+        )
         .send()
         .await
         .unwrap()
@@ -252,7 +300,10 @@ async fn personal_accounts_are_added_by_their_owner_or_an_admin_with_the_passwor
         .expect("the account item");
     let raw = format!("{item:?}");
     assert!(raw.contains("ciphertext"), "{raw}");
-    assert!(!raw.contains(&mb.password), "the stored item holds the password: {raw}");
+    assert!(
+        !raw.contains(&mb.password),
+        "the stored item holds the password: {raw}"
+    );
     let stored = store.get_account("ann-2").await.unwrap().unwrap();
     use mailroom_core::ports::SecretBox as _;
     let opened = w
@@ -271,7 +322,12 @@ async fn personal_accounts_are_added_by_their_owner_or_an_admin_with_the_passwor
 
     // A duplicate name is a conflict naming the field.
     let (status, answer) = w
-        .call(ANN, "POST", "/v1/accounts/personal", Some(&personal_body("ann-2", &mb)))
+        .call(
+            ANN,
+            "POST",
+            "/v1/accounts/personal",
+            Some(&personal_body("ann-2", &mb)),
+        )
         .await;
     assert_eq!((status, error_field(&answer)), (409, "name"), "{answer}");
     // Only admins add group accounts; nothing stored on a deny.
@@ -309,19 +365,36 @@ async fn the_personal_account_limit_stops_the_owner_with_nothing_stored() {
     };
     // ann has ann-mail already.
     for i in 1..limit {
-        w.expect(ANN, "POST", "/v1/accounts/personal", Some(&personal_body(&format!("ann-{i}"), &mb)), 201)
-            .await;
+        w.expect(
+            ANN,
+            "POST",
+            "/v1/accounts/personal",
+            Some(&personal_body(&format!("ann-{i}"), &mb)),
+            201,
+        )
+        .await;
     }
     assert_eq!(count().await, limit);
     let (status, answer) = w
-        .call(ANN, "POST", "/v1/accounts/personal", Some(&personal_body("ann-over", &mb)))
+        .call(
+            ANN,
+            "POST",
+            "/v1/accounts/personal",
+            Some(&personal_body("ann-over", &mb)),
+        )
         .await;
     assert_eq!((status, error_field(&answer)), (409, "owner"), "{answer}");
     assert_eq!(count().await, limit);
     assert!(store.get_account("ann-over").await.unwrap().is_none());
     // Bob's allowance is his own.
-    w.expect(BOB, "POST", "/v1/accounts/personal", Some(&personal_body("bob-1", &mb)), 201)
-        .await;
+    w.expect(
+        BOB,
+        "POST",
+        "/v1/accounts/personal",
+        Some(&personal_body("bob-1", &mb)),
+        201,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,21 +407,53 @@ async fn bad_account_input_is_a_4xx_naming_the_field_and_never_echoes_the_passwo
         b
     };
     let cases: Vec<(Value, u16, &str)> = vec![
-        (bad(&|b| { b.as_object_mut().unwrap().remove("imap_host"); }), 422, "imap_host"),
+        (
+            bad(&|b| {
+                b.as_object_mut().unwrap().remove("imap_host");
+            }),
+            422,
+            "imap_host",
+        ),
         (bad(&|b| b["imap_port"] = json!(70000)), 422, "imap_port"),
         (bad(&|b| b["imap_port"] = json!(0)), 422, "imap_port"),
-        (bad(&|b| b["name"] = json!("ann\r\nBcc: x@y.test")), 422, "name"),
-        (bad(&|b| b["address"] = json!("a@b.test\r\nBcc: x@y.test")), 422, "address"),
+        (
+            bad(&|b| b["name"] = json!("ann\r\nBcc: x@y.test")),
+            422,
+            "name",
+        ),
+        (
+            bad(&|b| b["address"] = json!("a@b.test\r\nBcc: x@y.test")),
+            422,
+            "address",
+        ),
         (bad(&|b| b["folders"] = json!(["IN\"BOX"])), 422, "folders"),
-        (bad(&|b| b["security"] = json!("sometimes")), 422, "security"),
-        (bad(&|b| b["fetch_since"] = json!("yesterday")), 422, "fetch_since"),
+        (
+            bad(&|b| b["security"] = json!("sometimes")),
+            422,
+            "security",
+        ),
+        (
+            bad(&|b| b["fetch_since"] = json!("yesterday")),
+            422,
+            "fetch_since",
+        ),
         (bad(&|b| b["password"] = json!("")), 422, "password"),
         (bad(&|b| b["extra"] = json!(1)), 422, "extra"),
-        (bad(&|b| b["imap_host"] = json!("no-such-host.invalid")), 422, "imap_host"),
+        (
+            bad(&|b| b["imap_host"] = json!("no-such-host.invalid")),
+            422,
+            "imap_host",
+        ),
     ];
     for (body, status, field) in cases {
-        let (got, answer) = w.call(ANN, "POST", "/v1/accounts/personal", Some(&body)).await;
-        assert_eq!((got, error_field(&answer)), (status, field), "{body} -> {answer}");
+        let (got, answer) = w
+            .call(ANN, "POST", "/v1/accounts/personal", Some(&body))
+            .await;
+        assert_eq!(
+            (got, error_field(&answer)),
+            (status, field),
+            "{body} -> {answer}"
+        );
         assert!(!answer.to_string().contains(&mb.password), "{answer}");
         assert!(w.store().get_account("ann-bad").await.unwrap().is_none());
     }
@@ -380,9 +485,23 @@ async fn operations_are_the_admins_and_a_denied_reset_changes_nothing() {
         w.expect(user, "GET", "/v1/accounts/support/status", None, status)
             .await;
         if user != ROOT {
-            w.expect(user, "POST", "/v1/accounts/support/reset", Some(&reset), status)
-                .await;
-            assert_eq!(store.get_account("support").await.unwrap().unwrap().fetch_since, None);
+            w.expect(
+                user,
+                "POST",
+                "/v1/accounts/support/reset",
+                Some(&reset),
+                status,
+            )
+            .await;
+            assert_eq!(
+                store
+                    .get_account("support")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .fetch_since,
+                None
+            );
         }
     }
     for (user, status) in only(&[ROOT, ANN], 200, 404) {
@@ -394,21 +513,55 @@ async fn operations_are_the_admins_and_a_denied_reset_changes_nothing() {
         }
     }
     // Resetting a personal account is an admin's operation (R-F9), not its owner's.
-    w.expect(ANN, "POST", "/v1/accounts/ann-mail/reset", Some(&reset), 403)
-        .await;
-    assert_eq!(store.get_account("ann-mail").await.unwrap().unwrap().fetch_since, None);
+    w.expect(
+        ANN,
+        "POST",
+        "/v1/accounts/ann-mail/reset",
+        Some(&reset),
+        403,
+    )
+    .await;
+    assert_eq!(
+        store
+            .get_account("ann-mail")
+            .await
+            .unwrap()
+            .unwrap()
+            .fetch_since,
+        None
+    );
     let done = w
-        .expect(ROOT, "POST", "/v1/accounts/support/reset", Some(&reset), 200)
+        .expect(
+            ROOT,
+            "POST",
+            "/v1/accounts/support/reset",
+            Some(&reset),
+            200,
+        )
         .await;
     assert_eq!(done["fetch_since"], day);
     assert_eq!(
-        store.get_account("support").await.unwrap().unwrap().fetch_since,
+        store
+            .get_account("support")
+            .await
+            .unwrap()
+            .unwrap()
+            .fetch_since,
         Some(day.parse().unwrap())
     );
     let (status, answer) = w
-        .call(ROOT, "POST", "/v1/accounts/support/reset", Some(&json!({"fetch_since": "03/01/2025"})))
+        .call(
+            ROOT,
+            "POST",
+            "/v1/accounts/support/reset",
+            Some(&json!({"fetch_since": "03/01/2025"})),
+        )
         .await;
-    assert_eq!((status, error_field(&answer)), (422, "fetch_since"), "{answer}");
+    assert_eq!(
+        (status, error_field(&answer)),
+        (422, "fetch_since"),
+        "{answer}"
+    );
 
     // Polling on and off: who manages the account; nothing changes on a deny.
     let off = json!({"active": false});
@@ -444,19 +597,37 @@ async fn operations_are_the_admins_and_a_denied_reset_changes_nothing() {
     assert_eq!(a["active"], false);
     assert!(!store.get_account("support").await.unwrap().unwrap().active);
     let (status, answer) = w
-        .call(ROOT, "PATCH", "/v1/accounts/support", Some(&json!({"active": "no"})))
+        .call(
+            ROOT,
+            "PATCH",
+            "/v1/accounts/support",
+            Some(&json!({"active": "no"})),
+        )
         .await;
     assert_eq!((status, error_field(&answer)), (422, "active"), "{answer}");
 
     // Quarantine and dead letters: admins only.
     for (user, status) in only(&[ROOT], 200, 403) {
         w.expect(user, "GET", "/v1/quarantine", None, status).await;
-        w.expect(user, "GET", "/v1/dead-letters", None, status).await;
+        w.expect(user, "GET", "/v1/dead-letters", None, status)
+            .await;
         let replay = json!({"queue": "ingest"});
-        w.expect(user, "POST", "/v1/dead-letters/replay", Some(&replay), status)
-            .await;
-        w.expect(user, "POST", "/v1/quarantine/nope/replay", None, if status == 200 { 404 } else { 403 })
-            .await;
+        w.expect(
+            user,
+            "POST",
+            "/v1/dead-letters/replay",
+            Some(&replay),
+            status,
+        )
+        .await;
+        w.expect(
+            user,
+            "POST",
+            "/v1/quarantine/nope/replay",
+            None,
+            if status == 200 { 404 } else { 403 },
+        )
+        .await;
     }
     let letters = w.expect(ROOT, "GET", "/v1/dead-letters", None, 200).await;
     let queues: Vec<&str> = letters["items"]
@@ -467,7 +638,12 @@ async fn operations_are_the_admins_and_a_denied_reset_changes_nothing() {
         .collect();
     assert_eq!(queues, ["ingest", "poll"]);
     let (status, answer) = w
-        .call(ROOT, "POST", "/v1/dead-letters/replay", Some(&json!({"queue": "dispatch"})))
+        .call(
+            ROOT,
+            "POST",
+            "/v1/dead-letters/replay",
+            Some(&json!({"queue": "dispatch"})),
+        )
         .await;
     assert_eq!((status, error_field(&answer)), (422, "queue"), "{answer}");
 }
@@ -524,15 +700,22 @@ async fn filters_are_managed_per_scope_by_who_r_x3_names() {
     for (i, (scope, managers)) in scopes.iter().enumerate() {
         for (user, status) in only(managers, 201, 403) {
             let name = format!("f{i}-{user}");
-            let body = json!({"scope": scope, "name": name, "from": "*@spam.test", "action": "skip"});
-            let answer = w.expect(user, "POST", "/v1/filters", Some(&body), status).await;
+            let body =
+                json!({"scope": scope, "name": name, "from": "*@spam.test", "action": "skip"});
+            let answer = w
+                .expect(user, "POST", "/v1/filters", Some(&body), status)
+                .await;
             if status == 201 {
                 assert_eq!(answer["scope"], *scope);
                 made.push((name.clone(), scope));
             } else {
                 assert_eq!(error_field(&answer), "scope");
             }
-            assert_eq!(stored().await.contains(&name), status == 201, "{user} {scope}");
+            assert_eq!(
+                stored().await.contains(&name),
+                status == 201,
+                "{user} {scope}"
+            );
         }
     }
     // Each lists exactly the filters of the scopes they manage.
@@ -542,7 +725,7 @@ async fn filters_are_managed_per_scope_by_who_r_x3_names() {
             .filter(|(_, s)| {
                 scopes
                     .iter()
-                    .any(|(scope, m)| scope == *s && m.contains(&user))
+                    .any(|(scope, m)| *scope == *s && m.contains(&user))
             })
             .map(|(n, _)| n.clone())
             .collect();
@@ -563,13 +746,18 @@ async fn filters_are_managed_per_scope_by_who_r_x3_names() {
     assert!(!stored().await.contains(&ann_filter.to_string()));
     w.expect(ANN, "DELETE", &path, None, 404).await;
     // An admin removes anyone's.
-    w.expect(ROOT, "DELETE", "/v1/filters/f4-bob", None, 200).await;
-    assert!(store
+    w.expect(ROOT, "DELETE", "/v1/filters/f4-bob", None, 200)
+        .await;
+    let bobs: Vec<String> = store
         .filters()
         .await
         .unwrap()
-        .iter()
-        .all(|f| f.scope != Scope::User(BOB.into())));
+        .into_iter()
+        .filter(|f| f.scope == Scope::User(BOB.into()))
+        .map(|f| f.name)
+        .collect();
+    // The one root made for bob's inbox stays.
+    assert_eq!(bobs, ["f4-root"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -585,31 +773,55 @@ async fn bad_filters_and_the_per_user_limit_are_refused_naming_the_field() {
         (bad(&|b| b["scope"] = json!("galaxy")), 422, "scope"),
         (bad(&|b| b["scope"] = json!("user:nobody")), 403, "scope"),
         (bad(&|b| b["action"] = json!("explode")), 422, "action"),
-        (bad(&|b| { b.as_object_mut().unwrap().remove("action"); }), 422, "action"),
+        (
+            bad(&|b| {
+                b.as_object_mut().unwrap().remove("action");
+            }),
+            422,
+            "action",
+        ),
         (bad(&|b| b["name"] = json!("a\r\nb")), 422, "name"),
         (bad(&|b| b["from"] = json!(" ")), 422, "from"),
-        (bad(&|b| b["action"] = json!("move-to-folder")), 422, "folder"),
+        (
+            bad(&|b| b["action"] = json!("move-to-folder")),
+            422,
+            "folder",
+        ),
         (bad(&|b| b["colour"] = json!("red")), 422, "colour"),
     ];
     for (body, status, field) in cases {
         let (got, answer) = w.call(ANN, "POST", "/v1/filters", Some(&body)).await;
-        assert_eq!((got, error_field(&answer)), (status, field), "{body} -> {answer}");
+        assert_eq!(
+            (got, error_field(&answer)),
+            (status, field),
+            "{body} -> {answer}"
+        );
     }
     assert!(w.store().filters().await.unwrap().is_empty());
     // An admin naming an unknown user hears that it is unknown.
     let (got, answer) = w
-        .call(ROOT, "POST", "/v1/filters", Some(&bad(&|b| b["scope"] = json!("user:nobody"))))
+        .call(
+            ROOT,
+            "POST",
+            "/v1/filters",
+            Some(&bad(&|b| b["scope"] = json!("user:nobody"))),
+        )
         .await;
     assert_eq!((got, error_field(&answer)), (422, "scope"), "{answer}");
 
     // R-X2: ann's inbox and personal-account filters together stop at the limit.
     let limit = mailroom_core::filters::MAX_FILTERS_PER_USER;
     for i in 0..limit {
-        let scope = if i % 2 == 0 { "user:ann" } else { "account:ann-mail" };
+        let scope = if i % 2 == 0 {
+            "user:ann"
+        } else {
+            "account:ann-mail"
+        };
         let body = json!({"scope": scope, "name": format!("n{i}"), "subject": "x*", "action": "mark-read"});
         w.expect(ANN, "POST", "/v1/filters", Some(&body), 201).await;
     }
-    let over = json!({"scope": "account:ann-mail", "name": "over", "subject": "x*", "action": "skip"});
+    let over =
+        json!({"scope": "account:ann-mail", "name": "over", "subject": "x*", "action": "skip"});
     let (got, answer) = w.call(ANN, "POST", "/v1/filters", Some(&over)).await;
     assert_eq!((got, error_field(&answer)), (409, "scope"), "{answer}");
     assert_eq!(w.store().filters().await.unwrap().len(), limit);
@@ -650,15 +862,24 @@ async fn the_directory_is_read_by_every_user_and_written_by_admins() {
     for (user, status) in only(&[ROOT], 201, 403) {
         let n = format!("new-{user}");
         let body = json!({"name": n, "emails": [format!("{n}@corp.example")], "teams": ["l1:lead"], "role": "r-team"});
-        w.expect(user, "POST", "/v1/users", Some(&body), status).await;
-        assert_eq!(store.get_user(&n).await.unwrap().is_some(), status == 201, "{user}");
+        w.expect(user, "POST", "/v1/users", Some(&body), status)
+            .await;
+        assert_eq!(
+            store.get_user(&n).await.unwrap().is_some(),
+            status == 201,
+            "{user}"
+        );
         let t = format!("team-{user}");
         w.expect(user, "POST", "/v1/teams", Some(&json!({"name": t})), status)
             .await;
-        assert_eq!(store.list_teams().await.unwrap().contains(&t), status == 201);
+        assert_eq!(
+            store.list_teams().await.unwrap().contains(&t),
+            status == 201
+        );
         let r = format!("role-{user}");
         let body = json!({"name": r, "group_account_permission": "team"});
-        w.expect(user, "POST", "/v1/roles", Some(&body), status).await;
+        w.expect(user, "POST", "/v1/roles", Some(&body), status)
+            .await;
         assert_eq!(store.get_role(&r).await.unwrap().is_some(), status == 201);
     }
     let added = store.get_user("new-root").await.unwrap().unwrap();
@@ -668,20 +889,54 @@ async fn the_directory_is_read_by_every_user_and_written_by_admins() {
     // Bad input names the field; duplicates conflict.
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         ("/v1/users", json!({"name": "a\r\nb"}), 422, "name"),
-        ("/v1/users", json!({"name": "x", "emails": ["x@y.test\r\nBcc: z@y.test"]}), 422, "emails"),
-        ("/v1/users", json!({"name": "x", "teams": ["nope"]}), 422, "teams"),
-        ("/v1/users", json!({"name": "x", "role": "nope"}), 422, "role"),
+        (
+            "/v1/users",
+            json!({"name": "x", "emails": ["x@y.test\r\nBcc: z@y.test"]}),
+            422,
+            "emails",
+        ),
+        (
+            "/v1/users",
+            json!({"name": "x", "teams": ["nope"]}),
+            422,
+            "teams",
+        ),
+        (
+            "/v1/users",
+            json!({"name": "x", "role": "nope"}),
+            422,
+            "role",
+        ),
         ("/v1/users", json!({"emails": []}), 422, "name"),
         ("/v1/users", json!({"name": "ann"}), 409, "name"),
         ("/v1/teams", json!({"name": "l\r\n3"}), 422, "name"),
         ("/v1/teams", json!({"name": "l1"}), 409, "name"),
-        ("/v1/roles", json!({"name": "r", "group_account_permission": "maybe"}), 422, "group_account_permission"),
-        ("/v1/roles", json!({"name": "r\n", "group_account_permission": "no"}), 422, "name"),
-        ("/v1/roles", json!({"name": "r-no", "group_account_permission": "no"}), 409, "name"),
+        (
+            "/v1/roles",
+            json!({"name": "r", "group_account_permission": "maybe"}),
+            422,
+            "group_account_permission",
+        ),
+        (
+            "/v1/roles",
+            json!({"name": "r\n", "group_account_permission": "no"}),
+            422,
+            "name",
+        ),
+        (
+            "/v1/roles",
+            json!({"name": "r-no", "group_account_permission": "no"}),
+            409,
+            "name",
+        ),
     ];
     for (path, body, status, field) in cases {
         let (got, answer) = w.call(ROOT, "POST", path, Some(&body)).await;
-        assert_eq!((got, error_field(&answer)), (status, field), "{path} {body} -> {answer}");
+        assert_eq!(
+            (got, error_field(&answer)),
+            (status, field),
+            "{path} {body} -> {answer}"
+        );
     }
     assert!(store.get_user("x").await.unwrap().is_none());
 
