@@ -249,6 +249,14 @@ async fn personal_accounts_are_added_by_their_owner_or_an_admin_with_the_passwor
             .unwrap()
             .is_none());
     }
+    // Every user adds their own, whatever their role and team (R-P2).
+    for user in IN.iter().chain(OUT.iter()) {
+        let body = personal_body(&format!("own-{user}"), &mb);
+        let a = w
+            .expect(user, "POST", "/v1/accounts/personal", Some(&body), 201)
+            .await;
+        assert_eq!(a["owner"], *user);
+    }
     // The owner adds her own; an admin adds one for bob.
     let created = w
         .expect(
