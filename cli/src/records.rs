@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use chrono::Utc;
-use mailroom_core::admin::NewRecord;
+use mailroom_core::admin::{NewRecord, NewUser};
 use mailroom_core::records::{
     normalize_address, Contact, CrmAccount, Lead, Opportunity, RecordKind, RecordRef,
     TeamMembership, User,
@@ -25,18 +25,7 @@ fn name_ok(field: &str, n: &str) -> Result<()> {
 
 /// `team` or `team:position`.
 pub fn parse_membership(s: &str) -> Result<TeamMembership> {
-    let (team, position) = match s.split_once(':') {
-        Some((t, p)) => (
-            t.trim(),
-            Some(p.trim().to_string()).filter(|p| !p.is_empty()),
-        ),
-        None => (s.trim(), None),
-    };
-    name_ok("--team", team)?;
-    Ok(TeamMembership {
-        team: team.to_string(),
-        position,
-    })
+    Ok(mailroom_core::admin::parse_membership(s)?)
 }
 
 pub async fn add_user(
@@ -49,7 +38,8 @@ pub async fn add_user(
     add_user_as(ctx, name, emails, teams, active, false, None).await
 }
 
-/// [`add_user`] with the user's permissions: admin, and a role that must exist.
+/// [`add_user`] with the user's permissions: admin, and a role that must exist. The checks
+/// are `mailroom_core::admin::NewUser`'s, which the API uses too.
 pub async fn add_user_as(
     ctx: &Context,
     name: &str,
@@ -59,45 +49,22 @@ pub async fn add_user_as(
     admin: bool,
     role: Option<&str>,
 ) -> Result<User> {
-    name_ok("user", name)?;
-    if name.contains(':') {
-        bail!("user: a user name may not contain ':'");
-    }
-    for e in emails {
-        if !valid_address(e) {
-            bail!("--email: {e:?} is not an email address");
-        }
-    }
-    let store = &ctx.adapters().store;
-    let known = store.list_teams().await?;
-    let mut memberships = Vec::new();
-    for t in teams {
-        let m = parse_membership(t)?;
-        if !known.contains(&m.team) {
-            bail!(
-                "--team: unknown team {:?} (add it with `mailroom teams add`)",
-                m.team
-            );
-        }
-        memberships.push(m);
-    }
-    if let Some(r) = role {
-        if store.get_role(r).await?.is_none() {
-            bail!("--role: unknown role {r:?} (add it with `mailroom roles add`)");
-        }
-    }
-    let user = User {
-        v: SCHEMA_VERSION,
+    let new = NewUser {
         name: name.to_string(),
-        emails: emails.iter().map(|e| normalize_address(e)).collect(),
-        // `--team t --team t:L1` is one membership (t, L1): a set, as the store keeps it.
-        teams: TeamMembership::set(memberships),
+        emails: emails.to_vec(),
+        teams: teams.to_vec(),
         active,
-        created_at: Utc::now(),
         admin,
-        notify_email: false,
         role: role.map(str::to_string),
     };
+    new.validate()?;
+    let store = &ctx.adapters().store;
+    let known = store.list_teams().await?;
+    let role_exists = match role {
+        Some(r) => store.get_role(r).await?.is_some(),
+        None => false,
+    };
+    let user = new.into_user(&known, role_exists, Utc::now())?;
     store.add_user(&user).await.map_err(|e| match e {
         mailroom_core::ports::StoreError::AlreadyExists(_) => {
             anyhow!("user {name:?} already exists")

@@ -4,6 +4,7 @@
 //! parallel against one stack without resetting it.
 
 mod adapters;
+mod api_admin;
 mod api_auth;
 mod api_local;
 mod api_send;

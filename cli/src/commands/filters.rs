@@ -6,9 +6,9 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Subcommand;
 use mailroom::context::Context;
 use mailroom::views;
-use mailroom_core::filters::{evaluate, Filter, FilterInput, Pattern, Scope, Verdict};
+use mailroom_core::admin::NewFilter;
+use mailroom_core::filters::{evaluate, Filter, FilterInput, Scope, Verdict};
 use mailroom_core::ports::{AccountStore, FilterStore, StoreError};
-use mailroom_core::SCHEMA_VERSION;
 
 #[derive(Subcommand)]
 pub enum FiltersCommand {
@@ -64,9 +64,7 @@ pub async fn run(ctx: &Context, command: FiltersCommand) -> Result<()> {
             action,
             folder,
         } => {
-            let scope: Scope = scope
-                .parse()
-                .map_err(|e: mailroom_core::error::Invalid| anyhow!("--scope: {e}"))?;
+            let scope = mailroom_core::admin::parse_scope(&scope)?;
             match &scope {
                 Scope::Account(a) if store.get_account(a).await?.is_none() => {
                     bail!("--scope: unknown account {a:?}")
@@ -76,25 +74,18 @@ pub async fn run(ctx: &Context, command: FiltersCommand) -> Result<()> {
                 }
                 _ => {}
             }
-            let pattern = |flag: &str, p: Option<String>| -> Result<Option<Pattern>> {
-                p.map(|p| Pattern::new(&p).map_err(|e| anyhow!("--{flag}: {e}")))
-                    .transpose()
-            };
-            let filter = Filter {
-                v: SCHEMA_VERSION,
-                name: name.trim().to_string(),
+            let filter = NewFilter {
                 scope,
-                from: pattern("from", from)?,
-                to: pattern("to", to)?,
-                subject: pattern("subject", subject)?,
+                name,
+                from,
+                to,
+                subject,
                 body_any,
                 body_all,
-                action: action
-                    .parse()
-                    .map_err(|e: mailroom_core::error::Invalid| anyhow!("--action: {e}"))?,
+                action,
                 folder,
-            };
-            filter.validate().map_err(|e| anyhow!(e))?;
+            }
+            .build()?;
             store.add_filter(&filter).await.map_err(|e| match e {
                 StoreError::AlreadyExists(_) => {
                     anyhow!("--name: a filter {:?} already exists", filter.name)

@@ -4,8 +4,7 @@ use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use mailroom::context::Context;
 use mailroom::{cycle, views};
-use mailroom_core::poll::Refetch;
-use mailroom_core::ports::{BlobStore, EmailStore, Outgoing, Queue};
+use mailroom_core::ports::{EmailStore, Outgoing, Queue};
 use mailroom_core::schedule::Selection;
 
 #[derive(Subcommand)]
@@ -34,20 +33,7 @@ pub async fn run(ctx: &Context, command: QuarantineCommand) -> Result<()> {
             let q = adapters.store.get_quarantine(&id).await?.ok_or_else(|| {
                 anyhow!("no quarantined message {id:?} (see `mailroom quarantine list`)")
             })?;
-            let mut pointer = q.replay_pointer();
-            // A message the server would not return was quarantined empty: replaying it
-            // means reading it from its mailbox again (a real message is never empty).
-            if adapters
-                .blobs
-                .get(&q.raw_key)
-                .await?
-                .is_none_or(|raw| raw.is_empty())
-            {
-                match ctx.poller.service().refetch(&q).await? {
-                    Refetch::Fetched { truncated } => pointer.truncated = truncated,
-                    Refetch::Failed(why) => pointer.fetch_error = Some(why),
-                }
-            }
+            let pointer = ctx.poller.service().replay_pointer(&q).await?;
             adapters
                 .ingest_queue
                 .send(&[Outgoing::plain(pointer)])

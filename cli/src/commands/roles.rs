@@ -1,6 +1,6 @@
 //! `mailroom roles`: what users may do with group accounts (R-S2).
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use mailroom::context::Context;
 use mailroom::views;
@@ -33,9 +33,7 @@ pub async fn run(ctx: &Context, command: RolesCommand) -> Result<()> {
             role,
             group_account_permission,
         } => {
-            if role.trim().is_empty() || role.contains(':') || role.len() > 64 {
-                bail!("role: a role name must be non-empty, at most 64 bytes and hold no ':'");
-            }
+            mailroom_core::admin::validate_role_name(&role)?;
             let r = Role {
                 v: mailroom_core::SCHEMA_VERSION,
                 name: role.clone(),

@@ -1,6 +1,6 @@
 //! `mailroom teams`: teams cases are distributed in.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use mailroom::context::Context;
 use mailroom::views;
@@ -21,9 +21,7 @@ pub async fn run(ctx: &Context, command: TeamsCommand) -> Result<()> {
     let store = &ctx.adapters().store;
     match command {
         TeamsCommand::Add { team } => {
-            if team.trim().is_empty() || team.contains(':') {
-                bail!("team: a team name must be non-empty and hold no ':'");
-            }
+            mailroom_core::admin::validate_team_name(&team)?;
             store.add_team(&team).await.map_err(|e| match e {
                 StoreError::AlreadyExists(_) => anyhow!("team {team:?} already exists"),
                 other => other.into(),

@@ -26,7 +26,7 @@
 //!   and visibility changes on that queue to the role; the template states no such statement.
 
 use mailroom_core::keys::{
-    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FAILING_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK,
+    ACCOUNTS_PK, CONFIG_PK, COUNTER_PK, FAILING_PK, FILTERS_PK, LOAD_PK, QUARANTINE_PK, ROLES_PK,
     SCHEDULE_INDEX, SENT_PK, SKIPPED_PK, SUPPRESSED_PK, TEAMS_PK, USERS_PK,
 };
 
@@ -37,7 +37,7 @@ pub enum Principal {
     Poller,
     Ingest,
     Dispatch,
-    /// The HTTP API's handler.
+    /// The HTTP API (`mailroom-api`): management, reading, sending.
     Api,
     /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
     /// all three), so an operator's role needs every row. Not in the template.
@@ -494,13 +494,133 @@ pub const GRANTS: &[Grant] = &[
         keys: &[],
         by: "every table request",
     },
-    // ---- api: one HTTP request (mailroom_api::Api::handle) ----
+    // ---- api: the management resources (accounts, filters, directory, operations) ----
+    Grant {
+        who: Api,
+        actions: &["dynamodb:GetItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, USERS_PK, ROLES_PK, QUARANTINE_PK, CONFIG_PK],
+        by: "the caller (get_user, get_role), get_account, get_user (owners, filter scopes), \
+             get_quarantine; KmsSecretBox reads the wrapped data key (seal, and open for a \
+             quarantine refetch)",
+    },
+    Grant {
+        who: Api,
+        actions: &["dynamodb:Query"],
+        on: Table,
+        keys: &[
+            ACCOUNTS_PK,
+            USERS_PK,
+            TEAMS_PK,
+            ROLES_PK,
+            FILTERS_PK,
+            QUARANTINE_PK,
+        ],
+        by: "the listings: accounts, users, teams, roles, filters, quarantine",
+    },
+    Grant {
+        who: Api,
+        actions: &["dynamodb:PutItem"],
+        on: Table,
+        keys: &[
+            ACCOUNTS_PK,
+            USERS_PK,
+            "ADDR#",
+            "MEMBERS#",
+            TEAMS_PK,
+            ROLES_PK,
+            FILTERS_PK,
+        ],
+        by: "create_account; add_user (with its address-index and team-member entries); \
+             add_team, add_role, add_filter",
+    },
+    Grant {
+        who: Api,
+        actions: &["dynamodb:UpdateItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, "ADDR#"],
+        by: "reset_account, set_account_active; create_account (the account's own-address \
+             entry)",
+    },
+    Grant {
+        who: Api,
+        actions: &["dynamodb:DeleteItem"],
+        on: Table,
+        keys: &[FILTERS_PK],
+        by: "remove_filter",
+    },
     Grant {
         who: Api,
         actions: TABLE_KEY,
         on: Key(Via::DynamoDb),
         keys: &[],
         by: "every table request",
+    },
+    Grant {
+        who: Api,
+        actions: &["kms:Decrypt"],
+        on: Key(Via::DataKey),
+        keys: &[],
+        by: "secrets::ExistingKey::seal (a password given through the API) unwraps the data \
+             key, never creating one; open, for a quarantine refetch",
+    },
+    Grant {
+        who: Api,
+        actions: &["ses:CreateEmailIdentity", "ses:GetEmailIdentity"],
+        on: Identities,
+        keys: &[],
+        by: "SesMailer::verify_identity (a group account's address, POST /v1/accounts/group)",
+    },
+    Grant {
+        who: Api,
+        actions: &["s3:GetObject", "s3:PutObject"],
+        on: Objects("quarantine/"),
+        keys: &[],
+        by: "PollService::replay_pointer reads the quarantine copy, and stores it when a \
+             message quarantined empty is read from its mailbox again",
+    },
+    Grant {
+        who: Api,
+        actions: BUCKET_KEY,
+        on: Key(Via::S3),
+        keys: &[],
+        by: "the quarantine copies (SSE-KMS)",
+    },
+    Grant {
+        who: Api,
+        actions: &["sqs:SendMessage"],
+        on: Queue("IngestQueue"),
+        keys: &[],
+        by: "a quarantine replay; a redrive of the ingest dead-letter queue",
+    },
+    Grant {
+        who: Api,
+        actions: &["sqs:SendMessage"],
+        on: Queue("PollQueue"),
+        keys: &[],
+        by: "a redrive of the poll dead-letter queue",
+    },
+    Grant {
+        who: Api,
+        actions: &[
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ],
+        on: Queue("IngestDeadLetterQueue"),
+        keys: &[],
+        by: "GET /v1/dead-letters (depth), POST /v1/dead-letters/replay (Adapters::redrive)",
+    },
+    Grant {
+        who: Api,
+        actions: &[
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ],
+        on: Queue("PollDeadLetterQueue"),
+        keys: &[],
+        by: "GET /v1/dead-letters (depth), POST /v1/dead-letters/replay (Adapters::redrive)",
     },
     // ---- the CLI alone (an operator's role; not in the template) ----
     Grant {

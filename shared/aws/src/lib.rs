@@ -8,6 +8,7 @@
 //!   for every adapter.
 //! - [`dynamo`]: the DynamoDB adapter, a file per entity, with the table's key schema in its doc.
 //! - [`blobs`], [`queue`], [`secrets`], [`ses`]: one adapter each.
+//! - [`redrive`]: dead-letter queues moved back to their queues (R-F9).
 //! - [`provision`]: creates the resources `template.yaml` declares, for the local stack, and
 //!   the credential data key.
 //! - [`iam`]: the actions, partitions and prefixes each function uses, in one table that
@@ -23,6 +24,7 @@ pub mod errors;
 pub mod iam;
 pub mod provision;
 pub mod queue;
+pub mod redrive;
 pub mod secrets;
 pub mod ses;
 

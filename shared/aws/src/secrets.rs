@@ -184,9 +184,15 @@ impl KmsSecretBox {
     }
 }
 
-impl SecretBox for KmsSecretBox {
-    async fn seal(&self, account: &str, secret: &Secret) -> StoreResult<SealedSecret> {
-        let key = self.data_key(true).await?;
+impl KmsSecretBox {
+    /// Seals under the data key, created first only if `create` and there is none.
+    async fn seal_with(
+        &self,
+        account: &str,
+        secret: &Secret,
+        create: bool,
+    ) -> StoreResult<SealedSecret> {
+        let key = self.data_key(create).await?;
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let ciphertext = key
@@ -204,6 +210,12 @@ impl SecretBox for KmsSecretBox {
             nonce: B64.encode(nonce),
             ciphertext: B64.encode(ciphertext),
         })
+    }
+}
+
+impl SecretBox for KmsSecretBox {
+    async fn seal(&self, account: &str, secret: &Secret) -> StoreResult<SealedSecret> {
+        self.seal_with(account, secret, true).await
     }
 
     async fn open(&self, account: &str, sealed: &SealedSecret) -> StoreResult<Secret> {
@@ -241,5 +253,20 @@ impl SecretBox for KmsSecretBox {
         String::from_utf8(plain)
             .map(Secret::new)
             .map_err(|_| err("open secret", "not UTF-8"))
+    }
+}
+
+/// The envelope as the functions use it: sealing under the deployment's existing data key
+/// only, never creating one (provisioning and the operator CLI do, `iam` grants no function
+/// `kms:GenerateDataKey`). The API seals the passwords it is given through this.
+pub struct ExistingKey<'a>(pub &'a KmsSecretBox);
+
+impl SecretBox for ExistingKey<'_> {
+    async fn seal(&self, account: &str, secret: &Secret) -> StoreResult<SealedSecret> {
+        self.0.seal_with(account, secret, false).await
+    }
+
+    async fn open(&self, account: &str, sealed: &SealedSecret) -> StoreResult<Secret> {
+        self.0.open(account, sealed).await
     }
 }

@@ -173,6 +173,27 @@ impl Caller {
         }
     }
 
+    /// R-P1: group accounts, teams, roles and users are the admins' to create and change.
+    pub fn may_manage_directory(&self) -> bool {
+        self.is_admin()
+    }
+
+    /// Users and teams are listed to every active user: they pick assignees and followers
+    /// from them. Roles (who may send from what) only to admins.
+    pub fn may_read_directory(&self) -> bool {
+        self.user.active
+    }
+
+    pub fn may_read_roles(&self) -> bool {
+        self.is_admin()
+    }
+
+    /// R-F9: account status, fetch-position resets, quarantine and dead-letter replays are
+    /// the operators' (admins'): a replay imports mail into every account's users.
+    pub fn may_operate(&self) -> bool {
+        self.is_admin()
+    }
+
     /// R-P4 for this caller.
     pub fn may_read(&self, email: &EmailRecord, account: &Account, case: Option<&Case>) -> bool {
         may_read(&self.user, email, account, case)
@@ -258,6 +279,44 @@ mod tests {
         // Admins manage personal accounts but never send from them.
         assert!(admin.may_manage_account(&personal) && admin.may_see_account(&personal));
         assert!(!admin.may_send_from(&personal));
+    }
+
+    #[test]
+    fn the_directory_and_operations_are_the_admins() {
+        let ann = Caller::new(
+            user("ann", &["l1"], false),
+            role(GroupAccountPermission::All),
+        );
+        let admin = Caller::new(user("root", &[], true), None);
+        assert!(ann.may_read_directory());
+        assert!(!ann.may_manage_directory() && !ann.may_read_roles() && !ann.may_operate());
+        assert!(admin.may_manage_directory() && admin.may_read_roles() && admin.may_operate());
+        let mut gone = user("root", &[], true);
+        gone.active = false;
+        let gone = Caller::new(gone, None);
+        assert!(!gone.may_read_directory() && !gone.may_manage_directory() && !gone.may_operate());
+    }
+
+    #[test]
+    fn accounts_are_seen_by_team_or_permission_and_managed_by_admins() {
+        use GroupAccountPermission::*;
+        let group = account(AccountKind::Group, None, &["l1"]);
+        // (permission, in the account's team) -> sees it
+        for (p, in_team, sees) in [
+            (No, true, true),
+            (No, false, false),
+            (Team, false, false),
+            (All, false, true),
+        ] {
+            let teams: &[&str] = if in_team { &["l1"] } else { &["x"] };
+            let c = Caller::new(user("u", teams, false), role(p));
+            assert_eq!(c.may_see_account(&group), sees, "{p:?} in team {in_team}");
+            assert!(!c.may_manage_account(&group));
+        }
+        assert!(Caller::new(user("a", &[], true), None).may_manage_account(&group));
+        assert!(Caller::new(user("ann", &[], false), None).may_manage_user_accounts("ann"));
+        assert!(!Caller::new(user("ann", &[], false), None).may_manage_user_accounts("bob"));
+        assert!(Caller::new(user("a", &[], true), None).may_manage_user_accounts("bob"));
     }
 
     #[test]

@@ -26,10 +26,13 @@
 //! - [`dispatch`]: what ingest's events lead to: auto-replies with loop safety (R-A),
 //!   bounces, notifications.
 //! - [`intake`]: what one ingest pointer leads to: ingest, linking, inbox copies.
-//! - [`access`]: who may read what (R-P4), who may send from, see and manage which account.
+//! - [`access`]: who may read what (R-P4), who may send from, see and manage which account,
+//!   filter, directory entry and operation.
 //! - [`outbox`]: a user's mail through the API (R-S): validation, reply recipients, case
 //!   threading, the send and its record.
-//! - [`admin`]: inputs only the operator CLI gives (record adds and imports).
+//! - [`admin`]: inputs the operator CLI and the API give (accounts, users, teams, roles,
+//!   filters, record adds and imports), with their checks.
+//! - [`views`]: the JSON forms of accounts, status, quarantine and filters (CLI and API).
 //! - [`memory`]: in-memory fakes of the ports, with their own tests.
 //!
 //! Every service takes what it needs through a port, so the same code runs in a Lambda, in
@@ -59,6 +62,7 @@ pub mod records;
 pub mod schedule;
 pub mod signals;
 pub mod types;
+pub mod views;
 
 /// Version stamped on every stored item and queue message this release writes.
 pub const SCHEMA_VERSION: u32 = 1;

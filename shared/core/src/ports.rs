@@ -247,6 +247,14 @@ pub struct FetchedMessage {
     pub raw: Vec<u8>,
 }
 
+/// The deployment's rules for IMAP servers, asked before an account is stored, so a refused
+/// account never exists: plaintext only when allowed (R-F8), no host that resolves to a
+/// private, loopback or link-local address unless allowed (R-F8b).
+pub trait HostPolicy: Send + Sync {
+    fn permits(&self, security: crate::model::Security) -> MailboxResult<()>;
+    fn check_host(&self, host: &str, port: u16) -> impl Future<Output = MailboxResult<()>> + Send;
+}
+
 /// Opens read-only sessions on IMAP servers.
 pub trait Mailbox: Send + Sync {
     type Session: MailboxSession;

@@ -252,6 +252,15 @@ fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     None
 }
 
+impl mailroom_core::ports::HostPolicy for ImapConnector {
+    fn permits(&self, security: Security) -> MailboxResult<()> {
+        ImapConnector::permits(self, security)
+    }
+    async fn check_host(&self, host: &str, port: u16) -> MailboxResult<()> {
+        self.resolve(host, port).await.map(|_| ())
+    }
+}
+
 impl Mailbox for ImapConnector {
     type Session = ImapSession;
 

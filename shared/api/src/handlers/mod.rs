@@ -8,22 +8,37 @@ use crate::request::ApiRequest;
 use crate::routes::Route;
 use crate::{Api, Reply};
 
+pub mod accounts;
 pub mod cases;
+pub mod directory;
+pub mod filters;
 pub mod send;
 
 /// Which module serves a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Module {
+    Accounts,
     Cases,
+    Directory,
+    Filters,
     Send,
 }
 
 /// Every module's routes.
-pub const ROUTES: &[&[Route]] = &[cases::ROUTES, send::ROUTES];
+pub const ROUTES: &[&[Route]] = &[
+    accounts::ROUTES,
+    cases::ROUTES,
+    directory::ROUTES,
+    filters::ROUTES,
+    send::ROUTES,
+];
 
 pub async fn call(api: &Api, caller: &Caller, route: &Route, req: &ApiRequest) -> ApiResult<Reply> {
     match route.module {
+        Module::Accounts => accounts::call(api, caller, route.operation, req).await,
         Module::Cases => cases::call(api, caller, route.operation, req).await,
+        Module::Directory => directory::call(api, caller, route.operation, req).await,
+        Module::Filters => filters::call(api, caller, route.operation, req).await,
         Module::Send => send::call(api, caller, route.operation, req).await,
     }
 }

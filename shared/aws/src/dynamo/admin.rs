@@ -221,6 +221,19 @@ impl DynamoStore {
         }
     }
 
+    /// Turns an account's polling on or off (the schedule index projects `active`, so the
+    /// scheduler sees the change with the item).
+    pub async fn set_account_active(&self, account: &str, active: bool) -> StoreResult<()> {
+        self.update_account(
+            account,
+            "SET active = :a",
+            &[],
+            vec![(":a", AttributeValue::Bool(active))],
+            "set active",
+        )
+        .await
+    }
+
     /// What SES said of the group address when last asked.
     /// How users' mail through the API names a group account (R-S3).
     pub async fn set_send_as(

@@ -132,6 +132,26 @@ where
         Ok(report)
     }
 
+    /// The ingest pointer that imports a quarantined message again (R-F9): a message the
+    /// server would not return was quarantined empty, so replaying it means reading it from
+    /// its mailbox again first (a real message is never empty). The CLI's `quarantine replay`
+    /// and the API's replay both send this to the ingest queue.
+    pub async fn replay_pointer(&self, q: &QuarantineRecord) -> Result<IngestPointer, StoreError> {
+        let mut pointer = q.replay_pointer();
+        if self
+            .blobs
+            .get(&q.raw_key)
+            .await?
+            .is_none_or(|raw| raw.is_empty())
+        {
+            match self.refetch(q).await? {
+                Refetch::Fetched { truncated } => pointer.truncated = truncated,
+                Refetch::Failed(why) => pointer.fetch_error = Some(why),
+            }
+        }
+        Ok(pointer)
+    }
+
     /// Reads a quarantined message from its mailbox again: the replay of one the server would
     /// not return (R-F9). Its bytes replace the empty quarantine copy, so the replay pointer
     /// then imports it; nothing else changes (no watermark, no status).
