@@ -37,6 +37,10 @@ pub enum Principal {
     Poller,
     Ingest,
     Dispatch,
+    /// The HTTP API (`shared/api`). Its rows are being written with its handlers; it joins
+    /// [`Principal::FUNCTIONS`] when `template.yaml` declares the function, so the template
+    /// test then holds the two together.
+    Api,
     /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
     /// all three), so an operator's role needs every row. Not in the template.
     Cli,
@@ -57,6 +61,7 @@ impl Principal {
             Principal::Poller => Some("poller"),
             Principal::Ingest => Some("ingest"),
             Principal::Dispatch => Some("dispatch"),
+            Principal::Api => Some("api"),
             Principal::Cli => None,
         }
     }
@@ -123,7 +128,7 @@ const TABLE_KEY: &[&str] = &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*
 /// with a bucket key, writes may need `Decrypt` too.
 const BUCKET_KEY: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
 
-use Principal::{Cli, Dispatch, Ingest, Poller, Scheduler};
+use Principal::{Api, Cli, Dispatch, Ingest, Poller, Scheduler};
 use Resource::{
     Bucket, ConfigurationSet, EventSource, Identities, Index, Key, LocalStack, Objects, Queue,
     Table,
@@ -585,6 +590,29 @@ pub const GRANTS: &[Grant] = &[
         on: Key(Via::DataKey),
         keys: &[],
         by: "KmsSecretBox::seal unwraps the data key",
+    },
+    // ---- api: the HTTP API's handlers (shared/api) ----
+    Grant {
+        who: Api,
+        actions: &["s3:GetObject"],
+        on: Objects("attachments/"),
+        keys: &[],
+        by: "S3Blobs::presign_get: a pre-signed attachment URL acts with the signer's rights \
+             (GET /v1/emails/{id}/attachments/{index})",
+    },
+    Grant {
+        who: Api,
+        actions: &["s3:GetObject"],
+        on: Objects("bodies/"),
+        keys: &[],
+        by: "BlobStore::get of a body too large for the item (GET /v1/emails/{id})",
+    },
+    Grant {
+        who: Api,
+        actions: &["kms:Decrypt"],
+        on: Key(Via::S3),
+        keys: &[],
+        by: "reading SSE-KMS objects, directly or through a pre-signed URL",
     },
     Grant {
         who: Cli,
