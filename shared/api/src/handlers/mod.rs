@@ -9,18 +9,32 @@ use crate::routes::Route;
 use crate::{Api, Reply};
 
 pub mod cases;
+pub mod emails;
+pub mod notifications;
+pub mod records;
 
 /// Which module serves a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Module {
     Cases,
+    Emails,
+    Records,
+    Notifications,
 }
 
 /// Every module's routes.
-pub const ROUTES: &[&[Route]] = &[cases::ROUTES];
+pub const ROUTES: &[&[Route]] = &[
+    cases::ROUTES,
+    emails::ROUTES,
+    records::ROUTES,
+    notifications::ROUTES,
+];
 
 pub async fn call(api: &Api, caller: &Caller, route: &Route, req: &ApiRequest) -> ApiResult<Reply> {
     match route.module {
         Module::Cases => cases::call(api, caller, route.operation, req).await,
+        Module::Emails => emails::call(api, caller, route.operation, req).await,
+        Module::Records => records::call(api, caller, route.operation, req).await,
+        Module::Notifications => notifications::call(api, caller, route.operation, req).await,
     }
 }
