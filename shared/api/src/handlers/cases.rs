@@ -130,12 +130,13 @@ async fn update(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply
             })?),
         };
     if let Some(Some(user)) = &change.assigned_user {
-        let active = api
-            .adapters
-            .store
-            .get_user(user)
-            .await?
-            .is_some_and(|u| u.active);
+        let active = user.len() <= crate::handlers::emails::MAX_ID_BYTES
+            && api
+                .adapters
+                .store
+                .get_user(user)
+                .await?
+                .is_some_and(|u| u.active);
         if !active {
             return Err(ApiError::invalid(
                 "assigned_user",

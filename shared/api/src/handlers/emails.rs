@@ -40,6 +40,22 @@ pub async fn call(api: &Api, caller: &Caller, op: &str, req: &ApiRequest) -> Api
     }
 }
 
+/// Longest id a path may name. Ids Mailroom makes are far shorter; a longer one names nothing,
+/// and must not reach DynamoDB, which refuses keys over 1,024 (sort) or 2,048 (partition) bytes.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// A path parameter naming a stored thing: 404 when it is longer than any id.
+pub fn id_param<'r>(req: &'r ApiRequest, name: &str, what: &str) -> ApiResult<&'r str> {
+    let id = req.param(name);
+    if id.len() > MAX_ID_BYTES {
+        return Err(ApiError::not_found(format!(
+            "{what} (an id of {} bytes)",
+            id.len()
+        )));
+    }
+    Ok(id)
+}
+
 /// The accounts and cases some emails need for the R-P4 check, each read once: the accounts
 /// by key in one batch, the cases one request each (a page names few).
 pub struct Readers {
@@ -152,6 +168,11 @@ async fn list(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> 
         })?),
     };
     let account = req.query("account").filter(|a| !a.is_empty());
+    if let Some(p) = &parent {
+        if p.id.len() > MAX_ID_BYTES {
+            return Err(ApiError::bad_request("parent", "the record id is too long"));
+        }
+    }
     let emails: Vec<EmailRecord> = api
         .adapters
         .store
@@ -177,7 +198,7 @@ async fn list(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> 
 /// The email named in the path, if the caller may read it; 404 alike when it does not exist
 /// and when it may not be read.
 async fn readable(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<EmailRecord> {
-    let id = req.param("id");
+    let id = id_param(req, "id", "email")?;
     let missing = || ApiError::not_found(format!("email {id}"));
     let email = api
         .adapters

@@ -82,7 +82,7 @@ async fn list(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> 
 /// Idempotent: marking a read one read again answers the same. Keys are looked up in the
 /// caller's own partition only, so another user's key is not found.
 async fn mark_read(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> {
-    let key = req.param("key");
+    let key = crate::handlers::emails::id_param(req, "key", "notification")?;
     if !api.adapters.store.mark_read(caller.name(), key).await? {
         return Err(ApiError::not_found(format!("notification {key}")));
     }

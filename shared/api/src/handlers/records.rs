@@ -16,7 +16,7 @@ use mailroom_core::records::{RecordKind, RecordRef, StreamEntry, StreamKind};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::emails::Readers;
+use crate::handlers::emails::{id_param, Readers};
 use crate::handlers::Module;
 use crate::page::{list_body, number_key, PageRequest};
 use crate::request::ApiRequest;
@@ -86,7 +86,7 @@ fn kind(req: &ApiRequest) -> ApiResult<RecordKind> {
 /// The record the path names, which must exist (404 otherwise).
 async fn existing(api: &Api, req: &ApiRequest) -> ApiResult<(RecordRef, Value)> {
     let kind = kind(req)?;
-    let id = req.param("id");
+    let id = id_param(req, "id", "record")?;
     let missing = || ApiError::not_found(format!("{} {id}", kind.as_str()));
     if kind == RecordKind::Case {
         let n: u64 = id.parse().map_err(|_| missing())?;
@@ -330,7 +330,7 @@ async fn followers(api: &Api, req: &ApiRequest) -> ApiResult<Reply> {
 /// `PUT` (follow) and `DELETE` (unfollow) `/v1/records/{kind}/{id}/followers/{user}`: for
 /// oneself; admins for anyone. Both idempotent.
 async fn follow(api: &Api, caller: &Caller, req: &ApiRequest, on: bool) -> ApiResult<Reply> {
-    let user = req.param("user").to_string();
+    let user = id_param(req, "user", "user")?.to_string();
     if !caller.may_manage_follows_of(&user) {
         return Err(ApiError::forbidden(
             "users follow and unfollow records for themselves; admins for anyone",
