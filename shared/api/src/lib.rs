@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod page;
 pub mod request;
 pub mod routes;
+pub mod serve;
 
 use mailroom_aws::Adapters;
 use mailroom_core::access::Caller;
