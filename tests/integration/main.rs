@@ -4,6 +4,8 @@
 //! parallel against one stack without resetting it.
 
 mod adapters;
+mod api_auth;
+mod api_support;
 mod assignment;
 mod cases;
 mod cli;

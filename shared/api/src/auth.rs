@@ -379,7 +379,7 @@ impl LocalKey {
                     .map_err(|_| io::Error::other("RSA key encoding failed"))?;
                 // Written aside, then linked into place: a link fails when the name exists,
                 // so a concurrent creator's key is taken instead of replaced.
-                let tmp = dir.join(format!(".{KEY_FILE}.{}", std::process::id()));
+                let tmp = dir.join(format!(".{KEY_FILE}.{}", temp_suffix()));
                 write_private(&tmp, der.as_ref())?;
                 let linked = std::fs::hard_link(&tmp, &path);
                 let _ = std::fs::remove_file(&tmp);
@@ -395,7 +395,7 @@ impl LocalKey {
         };
         let jwks_path = dir.join(JWKS_FILE);
         if std::fs::read_to_string(&jwks_path).ok().as_deref() != Some(key.jwks.as_str()) {
-            let tmp = dir.join(format!(".{JWKS_FILE}.{}", std::process::id()));
+            let tmp = dir.join(format!(".{JWKS_FILE}.{}", temp_suffix()));
             std::fs::write(&tmp, &key.jwks)?;
             std::fs::rename(&tmp, &jwks_path)?;
         }
@@ -515,6 +515,13 @@ fn rsa_public_numbers(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     let (n, rest) = item(seq, 0x02)?;
     let (e, _) = item(rest, 0x02)?;
     Some((strip_zeros(n.to_vec()), strip_zeros(e.to_vec())))
+}
+
+/// A name part no other writer (process or thread) picks at the same time.
+fn temp_suffix() -> String {
+    let mut r = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut r);
+    format!("{}-{:016x}", std::process::id(), u64::from_le_bytes(r))
 }
 
 fn create_private_dir(dir: &Path) -> io::Result<()> {

@@ -405,3 +405,26 @@ fn rand_suffix() -> u64 {
     aws_lc_rs::rand::fill(&mut b).unwrap();
     u64::from_le_bytes(b)
 }
+
+#[test]
+fn processes_starting_at_once_end_up_with_one_key() {
+    let dir = std::env::temp_dir().join(format!("mailroom-localkey-race-{:x}", rand_suffix()));
+    let kids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| LocalKey::load_or_create(&dir).unwrap().kid().to_string()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let on_disk = LocalKey::load_or_create(&dir).unwrap();
+    assert!(kids.iter().all(|k| k == on_disk.kid()), "{kids:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no temporary files left: {leftovers:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
