@@ -5,6 +5,8 @@
 
 mod adapters;
 mod api_auth;
+mod api_fuzz;
+mod api_read;
 mod api_support;
 mod assignment;
 mod cases;

@@ -114,7 +114,9 @@ fn differences(doc: &[Op], code: &[Op]) -> (Vec<Op>, Vec<Op>) {
 fn the_document_and_the_routes_agree_both_ways() {
     let doc = document();
     assert!(
-        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")),
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
         "an OpenAPI 3.1 document"
     );
     let ops = documented(&doc);

@@ -101,6 +101,11 @@ async fn existing(api: &Api, req: &ApiRequest) -> ApiResult<(RecordRef, Value)> 
         return Ok((RecordRef::case(n), v));
     }
     let r = RecordRef::new(kind, id);
+    if r.id.is_empty() {
+        // An address that normalises to nothing (`%0C`) names no record, and DynamoDB refuses
+        // an empty key.
+        return Err(missing());
+    }
     let v = api
         .adapters
         .store
