@@ -42,7 +42,7 @@ async fn the_api_answers_no_generated_request_with_a_server_error() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/api_fuzz.sh");
     let token = api.token("root");
     let out = tokio::process::Command::new("bash")
-        .args([script, api.url.as_str(), token.as_str(), "15", "200"])
+        .args([script, api.url.as_str(), token.as_str(), "15", "150"])
         .output()
         .await
         .expect("tests/api_fuzz.sh runs");
