@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`local`]: the local stack (Dovecot + moto) through `infra/local/stack.sh`, and the
 //!   IMAP connector, delivery and fixture listing the CLI and the bench share.
+//! - [`local_api`]: the local API server (`local up` starts it, `local token` signs for it).
 //! - [`context`]: finds the stack (local or deployed) and builds the adapters once.
 //! - [`cycle`]: one polling cycle in-process: scheduler, poller and ingest handlers (the same
 //!   code the Lambdas run), draining each queue, with per-account totals.
@@ -18,6 +19,7 @@ pub mod accounts;
 pub mod context;
 pub mod cycle;
 pub mod local;
+pub mod local_api;
 pub mod records;
 pub mod samples;
 pub mod views;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    account, cases, demo, dlq, emails, filters, follow, inbox, local, notifications, poll,
+    account, api, cases, demo, dlq, emails, filters, follow, inbox, local, notifications, poll,
     quarantine, records, roles, sent, skipped, status, stream, teams, users,
 };
 use mailroom::context::connect;
@@ -65,6 +65,12 @@ enum Command {
     Teams {
         #[command(subcommand)]
         command: teams::TeamsCommand,
+    },
+    /// The HTTP API on loopback (`local up` starts it for the prefix).
+    #[command(hide = true)]
+    Api {
+        #[command(subcommand)]
+        command: api::ApiCommand,
     },
     /// Roles: what their users may do with group accounts.
     Roles {
@@ -145,6 +151,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status::run(&connect(prefix).await?, args).await,
         Command::Quarantine { command } => quarantine::run(&connect(prefix).await?, command).await,
         Command::Teams { command } => teams::run(&connect(prefix).await?, command).await,
+        Command::Api { command } => api::run(prefix, command).await,
         Command::Roles { command } => roles::run(&connect(prefix).await?, command).await,
         Command::Users { command } => users::run(&connect(prefix).await?, command).await,
         Command::Records { command } => records::run(&connect(prefix).await?, command).await,

@@ -17,6 +17,11 @@ use crate::local::{self, StackInfo};
 use mailroom_core::ports::{AccountStore, BlobStore};
 use serde::Serialize;
 
+/// The admin the api sample events act as: their token, signed by a key whose private half was
+/// thrown away, names this user and the issuer `mailroom-samples`, whose public key is
+/// `events/api/samples.jwks`. Only a deployment configured with that key set accepts it.
+pub const SAMPLE_API_USER: &str = "sample-admin";
+
 /// An account a sample poll job names, and the mail its mailbox starts with.
 struct SampleAccount {
     name: &'static str,
@@ -136,6 +141,16 @@ pub async fn prepare(ctx: &Context, info: &StackInfo) -> Result<Prepared> {
             messages,
             delivered,
         });
+    }
+    // The user the api samples' token names (events/api/samples.jwks holds its public key).
+    if ctx
+        .adapters()
+        .store
+        .get_user(SAMPLE_API_USER)
+        .await?
+        .is_none()
+    {
+        crate::records::add_user_as(ctx, SAMPLE_API_USER, &[], &[], true, true, None).await?;
     }
     let bucket = &ctx.config().resources.bucket;
     let mut objects = Vec::new();

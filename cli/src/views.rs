@@ -179,9 +179,11 @@ pub fn local_up(
     prefix: &str,
     mailboxes: &[LocalMailbox],
     r: &Resources,
+    api_url: &str,
 ) -> Value {
     json!({
         "aws_endpoint": info.aws_endpoint,
+        "api_url": api_url,
         "imap_host": info.imap_host,
         "imap_port": info.imap_port,
         "imaps_port": info.imaps_port,
@@ -276,14 +278,15 @@ pub fn print_local_up(
     prefix: &str,
     mailboxes: &[LocalMailbox],
     resources: &Resources,
+    api_url: &str,
     json: bool,
 ) {
     if json {
-        print_json(&local_up(info, prefix, mailboxes, resources));
+        print_json(&local_up(info, prefix, mailboxes, resources, api_url));
     } else {
         println!(
-            "local stack up: AWS at {}, IMAP at {}:{} (TLS {}), prefix {}",
-            info.aws_endpoint, info.imap_host, info.imap_port, info.imaps_port, prefix
+            "local stack up: AWS at {}, IMAP at {}:{} (TLS {}), prefix {}, API at {}",
+            info.aws_endpoint, info.imap_host, info.imap_port, info.imaps_port, prefix, api_url
         );
         for m in mailboxes {
             println!("  mailbox {} (password {})", m.user, m.password);

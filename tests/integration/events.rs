@@ -20,7 +20,7 @@ use mailroom_runtime::samples::{compare, sample_events};
 use crate::harness::*;
 
 /// The functions that exist, by their folder under `events/` (also their binary's name).
-const FUNCTIONS: &[&str] = &["scheduler", "poller", "ingest", "dispatch"];
+const FUNCTIONS: &[&str] = &["scheduler", "poller", "ingest", "dispatch", "api"];
 
 /// Longest wait for one answer: a poll logs in to Dovecot, everything else is moto.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(90);
@@ -64,6 +64,16 @@ async fn every_sample_event_answers_as_its_expected_file_says() {
         ("MAILROOM_KMS_KEY_ID", r.kms_key_id.clone()),
         ("MAILROOM_ALLOW_PRIVATE_HOSTS", "true".into()),
         ("MAILROOM_IMAP_CA_FILE", s.ca_file.clone()),
+        // The api samples carry a token of the samples' issuer (events/README.md).
+        ("MAILROOM_JWT_ISSUER", "mailroom-samples".into()),
+        ("MAILROOM_JWT_AUDIENCE", "mailroom".into()),
+        (
+            "MAILROOM_JWKS_FILE",
+            mailroom::local::repo_root()
+                .join("events/api/samples.jwks")
+                .display()
+                .to_string(),
+        ),
     ];
 
     let events = sample_events(&mailroom::local::repo_root().join("events"));

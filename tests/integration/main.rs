@@ -6,6 +6,7 @@
 mod adapters;
 mod api_auth;
 mod api_fuzz;
+mod api_local;
 mod api_read;
 mod api_support;
 mod assignment;

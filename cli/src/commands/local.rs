@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context as _, Result};
 use clap::Subcommand;
 use mailroom::context::connect;
-use mailroom::{local, samples, views};
+use mailroom::{local, local_api, samples, views};
 
 #[derive(Subcommand)]
 pub enum LocalCommand {
@@ -19,8 +19,10 @@ pub enum LocalCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stop the local stack.
+    /// Stop the local stack (and every prefix's local API).
     Down,
+    /// Print a token the local API accepts for a user (valid 12 hours).
+    Token { user: String },
     /// Mailboxes in the local Dovecot.
     Mailbox {
         #[command(subcommand)]
@@ -61,7 +63,8 @@ pub async fn run(prefix: &str, command: LocalCommand) -> Result<()> {
             let ctx = connect(prefix).await?;
             let mailboxes = local::mailboxes()?;
             let resources = &ctx.config().resources;
-            views::print_local_up(&info, &ctx.prefix, &mailboxes, resources, json);
+            let api = local_api::ensure(&ctx.prefix)?;
+            views::print_local_up(&info, &ctx.prefix, &mailboxes, resources, &api.url(), json);
             Ok(())
         }
         LocalCommand::PrepareEvents { json } => {
@@ -70,7 +73,17 @@ pub async fn run(prefix: &str, command: LocalCommand) -> Result<()> {
             let prepared = samples::prepare(&ctx, &info).await?;
             views::print_prepared_events(&prepared, json)
         }
-        LocalCommand::Down => local::down(),
+        LocalCommand::Down => {
+            local_api::stop_all();
+            local::down()
+        }
+        LocalCommand::Token { user } => {
+            if user.trim().is_empty() {
+                anyhow::bail!("user: a user name is required");
+            }
+            println!("{}", local_api::token(&user)?);
+            Ok(())
+        }
         LocalCommand::Mailbox { command } => match command {
             MailboxCommand::Add { user, password } => {
                 let password = password.unwrap_or_else(|| format!("{user}-pass"));

@@ -2,6 +2,7 @@
 //! share live in `common`; everything they print goes through `mailroom::views`.
 
 pub mod account;
+pub mod api;
 pub mod cases;
 pub mod common;
 pub mod demo;

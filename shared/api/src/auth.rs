@@ -135,6 +135,134 @@ fn strip_zeros(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
+enum JwksSource {
+    Inline(String),
+    File(String),
+    Url(String),
+}
+
+/// The verifier's variables, read and checked before any key set is loaded.
+struct VerifierConfig {
+    issuer: String,
+    audience: String,
+    user_claim: Option<String>,
+    source: JwksSource,
+}
+
+const JWKS_VARS: [&str; 3] = ["MAILROOM_JWKS", "MAILROOM_JWKS_FILE", "MAILROOM_JWKS_URL"];
+
+impl VerifierConfig {
+    fn read(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let required =
+            |name: &'static str| set(name).ok_or_else(|| ConfigError::new(name, "required"));
+        let issuer = required("MAILROOM_JWT_ISSUER")?;
+        let audience = required("MAILROOM_JWT_AUDIENCE")?;
+        let given: Vec<(&'static str, String)> = JWKS_VARS
+            .iter()
+            .filter_map(|name| set(name).map(|v| (*name, v)))
+            .collect();
+        let source = match given.as_slice() {
+            [("MAILROOM_JWKS", v)] => JwksSource::Inline(v.clone()),
+            [("MAILROOM_JWKS_FILE", v)] => JwksSource::File(v.clone()),
+            [(_, v)] => JwksSource::Url(v.clone()),
+            [] => {
+                return Err(ConfigError::new(
+                    "MAILROOM_JWKS",
+                    "required (or MAILROOM_JWKS_FILE or MAILROOM_JWKS_URL): the key set \
+                     tokens are verified with",
+                ))
+            }
+            [(first, _), ..] => {
+                return Err(ConfigError::new(
+                    first,
+                    "set one of MAILROOM_JWKS, MAILROOM_JWKS_FILE, MAILROOM_JWKS_URL",
+                ))
+            }
+        };
+        Ok(VerifierConfig {
+            issuer,
+            audience,
+            user_claim: set("MAILROOM_JWT_USER_CLAIM"),
+            source,
+        })
+    }
+
+    fn field(&self) -> &'static str {
+        match self.source {
+            JwksSource::Inline(_) => "MAILROOM_JWKS",
+            JwksSource::File(_) => "MAILROOM_JWKS_FILE",
+            JwksSource::Url(_) => "MAILROOM_JWKS_URL",
+        }
+    }
+
+    fn build(self, jwks: &str) -> Result<Verifier, ConfigError> {
+        let field = self.field();
+        let v = Verifier::new(self.issuer, self.audience, jwks)
+            .map_err(|e| ConfigError::new(field, e))?;
+        Ok(match self.user_claim {
+            Some(c) => v.with_user_claim(c),
+            None => v,
+        })
+    }
+}
+
+/// At most this much key set is read (a JWKS is a few kilobytes).
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// GETs a key set: HTTPS against the public web roots; plain HTTP only to a loopback host
+/// (the local stack and tests), never across a network.
+async fn fetch_jwks(url: &str) -> Result<String, String> {
+    use http_body_util::BodyExt as _;
+    let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_string())?;
+    let loopback = matches!(
+        uri.host(),
+        Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
+    );
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if loopback => {}
+        _ => return Err("an https:// URL is required".into()),
+    }
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let tls = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Empty<bytes::Bytes>>(connector);
+    let get = async {
+        let resp = client
+            .get(uri)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        if resp.status() != http::StatusCode::OK {
+            return Err(format!("answered {}", resp.status()));
+        }
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_JWKS_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the key set: {e}"))?
+            .to_bytes();
+        String::from_utf8(body.to_vec()).map_err(|_| "the key set is not UTF-8".to_string())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), get)
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+}
+
 /// Verifies bearer tokens against one issuer, one audience and one key set.
 #[derive(Clone)]
 pub struct Verifier {
@@ -183,40 +311,38 @@ impl Verifier {
     /// From the environment: `MAILROOM_JWT_ISSUER`, `MAILROOM_JWT_AUDIENCE` (both required),
     /// the key set inline in `MAILROOM_JWKS` or in the file `MAILROOM_JWKS_FILE` (exactly one),
     /// and `MAILROOM_JWT_USER_CLAIM` (optional). The error names the variable at fault.
+    /// `MAILROOM_JWKS_URL` needs a fetch: use [`Verifier::load`].
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Verifier, ConfigError> {
-        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str| {
-            set(name)
-                .map(|v| v.trim().to_string())
-                .ok_or_else(|| ConfigError::new(name, "required"))
-        };
-        let issuer = required("MAILROOM_JWT_ISSUER")?;
-        let audience = required("MAILROOM_JWT_AUDIENCE")?;
-        let (field, jwks) = match (set("MAILROOM_JWKS"), set("MAILROOM_JWKS_FILE")) {
-            (Some(inline), None) => ("MAILROOM_JWKS", inline),
-            (None, Some(path)) => (
-                "MAILROOM_JWKS_FILE",
-                std::fs::read_to_string(path.trim())
-                    .map_err(|e| ConfigError::new("MAILROOM_JWKS_FILE", format!("{path}: {e}")))?,
-            ),
-            (Some(_), Some(_)) => {
+        let c = VerifierConfig::read(&get)?;
+        let jwks = match &c.source {
+            JwksSource::Inline(text) => text.clone(),
+            JwksSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::new("MAILROOM_JWKS_FILE", format!("{path}: {e}")))?,
+            JwksSource::Url(_) => {
                 return Err(ConfigError::new(
-                    "MAILROOM_JWKS",
-                    "set MAILROOM_JWKS or MAILROOM_JWKS_FILE, not both",
-                ))
-            }
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "MAILROOM_JWKS",
-                    "required (or MAILROOM_JWKS_FILE): the key set tokens are verified with",
+                    "MAILROOM_JWKS_URL",
+                    "a key set URL is fetched at start: load the verifier with Verifier::load",
                 ))
             }
         };
-        let v = Verifier::new(issuer, audience, &jwks).map_err(|e| ConfigError::new(field, e))?;
-        Ok(match set("MAILROOM_JWT_USER_CLAIM") {
-            Some(c) => v.with_user_claim(c.trim()),
-            None => v,
-        })
+        c.build(&jwks)
+    }
+
+    /// [`Verifier::from_lookup`], and also `MAILROOM_JWKS_URL` (e.g. a Cognito user pool's
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json`), fetched
+    /// here once: call it once per process, at cold start. A key rotated in later needs a new
+    /// process (Cognito publishes new keys well before signing with them).
+    pub async fn load(get: impl Fn(&str) -> Option<String>) -> Result<Verifier, ConfigError> {
+        let c = VerifierConfig::read(&get)?;
+        match &c.source {
+            JwksSource::Url(url) => {
+                let jwks = fetch_jwks(url)
+                    .await
+                    .map_err(|e| ConfigError::new("MAILROOM_JWKS_URL", format!("{url}: {e}")))?;
+                c.build(&jwks)
+            }
+            _ => Verifier::from_lookup(get),
+        }
     }
 
     pub fn issuer(&self) -> &str {

@@ -37,9 +37,7 @@ pub enum Principal {
     Poller,
     Ingest,
     Dispatch,
-    /// The HTTP API (`shared/api`). Its rows are being written with its handlers; it joins
-    /// [`Principal::FUNCTIONS`] when `template.yaml` declares the function, so the template
-    /// test then holds the two together.
+    /// The HTTP API's handler.
     Api,
     /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
     /// all three), so an operator's role needs every row. Not in the template.
@@ -47,11 +45,12 @@ pub enum Principal {
 }
 
 impl Principal {
-    pub const FUNCTIONS: [Principal; 4] = [
+    pub const FUNCTIONS: [Principal; 5] = [
         Principal::Scheduler,
         Principal::Poller,
         Principal::Ingest,
         Principal::Dispatch,
+        Principal::Api,
     ];
 
     /// The function's logical id in `template.yaml` (`None` for the CLI).
@@ -495,6 +494,37 @@ pub const GRANTS: &[Grant] = &[
         keys: &[],
         by: "every table request",
     },
+    // ---- api: one HTTP request (mailroom_api::Api::handle) ----
+    Grant {
+        who: Api,
+        actions: TABLE_KEY,
+        on: Key(Via::DynamoDb),
+        keys: &[],
+        by: "every table request",
+    },
+    Grant {
+        who: Api,
+        actions: &["s3:GetObject"],
+        on: Objects("attachments/"),
+        keys: &[],
+        by: "S3Blobs::presign_get: a pre-signed attachment URL acts with the signer's rights \
+             (GET /v1/emails/{id}/attachments/{index})",
+    },
+    Grant {
+        who: Api,
+        actions: &["s3:GetObject"],
+        on: Objects("bodies/"),
+        keys: &[],
+        by: "BlobStore::get of a body too large for the item (GET /v1/emails/{id})",
+    },
+    Grant {
+        who: Api,
+        actions: BUCKET_KEY,
+        on: Key(Via::S3),
+        keys: &[],
+        by: "S3 SSE-KMS on the API's objects: reads, directly or through a pre-signed URL \
+             (the pair every bucket user holds, bucket keys included)",
+    },
     // ---- the CLI alone (an operator's role; not in the template) ----
     Grant {
         who: Cli,
@@ -590,29 +620,6 @@ pub const GRANTS: &[Grant] = &[
         on: Key(Via::DataKey),
         keys: &[],
         by: "KmsSecretBox::seal unwraps the data key",
-    },
-    // ---- api: the HTTP API's handlers (shared/api) ----
-    Grant {
-        who: Api,
-        actions: &["s3:GetObject"],
-        on: Objects("attachments/"),
-        keys: &[],
-        by: "S3Blobs::presign_get: a pre-signed attachment URL acts with the signer's rights \
-             (GET /v1/emails/{id}/attachments/{index})",
-    },
-    Grant {
-        who: Api,
-        actions: &["s3:GetObject"],
-        on: Objects("bodies/"),
-        keys: &[],
-        by: "BlobStore::get of a body too large for the item (GET /v1/emails/{id})",
-    },
-    Grant {
-        who: Api,
-        actions: &["kms:Decrypt"],
-        on: Key(Via::S3),
-        keys: &[],
-        by: "reading SSE-KMS objects, directly or through a pre-signed URL",
     },
     Grant {
         who: Cli,

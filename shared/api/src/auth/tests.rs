@@ -428,3 +428,86 @@ fn processes_starting_at_once_end_up_with_one_key() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn vars(list: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = list
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+fn local_with(source: (&'static str, String)) -> Vec<(&'static str, String)> {
+    vec![
+        ("MAILROOM_JWT_ISSUER", LOCAL_ISSUER.to_string()),
+        ("MAILROOM_JWT_AUDIENCE", LOCAL_AUDIENCE.to_string()),
+        source,
+    ]
+}
+
+#[test]
+fn one_key_set_source_is_required_and_a_url_needs_the_async_load() {
+    let mut two = local_with(("MAILROOM_JWKS", key().jwks().to_string()));
+    two.push(("MAILROOM_JWKS_URL", "https://idp.example/jwks".into()));
+    let e = Verifier::from_lookup(vars(&two)).unwrap_err();
+    assert_eq!(e.field, "MAILROOM_JWKS");
+    assert!(e.reason.contains("one of"), "{e:?}");
+    let url = local_with(("MAILROOM_JWKS_URL", "https://idp.example/jwks".into()));
+    let e = Verifier::from_lookup(vars(&url)).unwrap_err();
+    assert_eq!(e.field, "MAILROOM_JWKS_URL");
+    assert!(e.reason.contains("Verifier::load"), "{e:?}");
+}
+
+/// One HTTP answer on a loopback port: the JWKS a URL serves.
+async fn serve_once(status: &'static str, body: String) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await;
+        let resp = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(resp.as_bytes()).await.unwrap();
+    });
+    format!("http://127.0.0.1:{}/.well-known/jwks.json", addr.port())
+}
+
+#[tokio::test]
+async fn a_key_set_url_is_fetched_once_at_load() {
+    let url = serve_once("200 OK", key().jwks().to_string()).await;
+    let v = Verifier::load(vars(&local_with(("MAILROOM_JWKS_URL", url))))
+        .await
+        .unwrap();
+    assert_eq!(
+        v.verify(Some(&bearer(&key().sign("ann", 60))), now())
+            .unwrap()
+            .user,
+        "ann"
+    );
+    // Inline and file sources load the same way.
+    let inline = local_with(("MAILROOM_JWKS", key().jwks().to_string()));
+    assert!(Verifier::load(vars(&inline)).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_key_set_url_that_fails_or_is_not_https_names_the_variable() {
+    let url = serve_once("404 Not Found", "{}".into()).await;
+    let e = Verifier::load(vars(&local_with(("MAILROOM_JWKS_URL", url))))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, "MAILROOM_JWKS_URL");
+    assert!(e.reason.contains("404"), "{e:?}");
+    let url = serve_once("200 OK", r#"{"keys": []}"#.into()).await;
+    let e = Verifier::load(vars(&local_with(("MAILROOM_JWKS_URL", url))))
+        .await
+        .unwrap_err();
+    assert!(e.reason.contains("no RS256 or ES256"), "{e:?}");
+    let plain = local_with(("MAILROOM_JWKS_URL", "http://idp.example/jwks".into()));
+    let e = Verifier::load(vars(&plain)).await.unwrap_err();
+    assert_eq!(e.field, "MAILROOM_JWKS_URL");
+    assert!(e.reason.contains("https:// URL is required"), "{e:?}");
+}
