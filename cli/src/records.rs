@@ -3,24 +3,13 @@
 use anyhow::{anyhow, bail, Result};
 use chrono::Utc;
 use mailroom_core::admin::{NewRecord, NewUser};
-use mailroom_core::records::{
-    normalize_address, Contact, CrmAccount, Lead, Opportunity, RecordKind, RecordRef,
-    TeamMembership, User,
-};
-use mailroom_core::SCHEMA_VERSION;
+use mailroom_core::records::{RecordRef, TeamMembership, User};
 use serde_json::Value;
 
 use crate::context::Context;
 
 pub fn valid_address(a: &str) -> bool {
     mailroom_core::types::EmailAddress::is_plain(a)
-}
-
-fn name_ok(field: &str, n: &str) -> Result<()> {
-    if n.trim().is_empty() || n.len() > 200 || n.chars().any(|c| c.is_control()) {
-        bail!("{field}: must be 1 to 200 printable characters");
-    }
-    Ok(())
 }
 
 /// `team` or `team:position`.
@@ -74,107 +63,18 @@ pub async fn add_user_as(
     Ok(user)
 }
 
-/// Builds a record from its JSON form, naming the field at fault.
+/// Builds a record from its JSON form, naming the field at fault (`field "email": ...`, which
+/// `records add` turns into the flag).
 pub fn record_from_json(v: &Value) -> Result<NewRecord> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| anyhow!("a record must be a JSON object"))?;
-    let text = |f: &str| -> Option<String> {
-        obj.get(f)
-            .and_then(|x| x.as_str())
-            .map(|s| s.trim().to_string())
-    };
-    let need = |f: &str| -> Result<String> {
-        text(f)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| anyhow!("field {f:?} is required"))
-    };
-    let email = |f: &str| -> Result<String> {
-        let e = need(f)?;
-        if !valid_address(&e) {
-            bail!("field {f:?}: {e:?} is not an email address");
-        }
-        Ok(normalize_address(&e))
-    };
-    let kind: RecordKind = need("type")?
-        .parse()
-        .map_err(|e: mailroom_core::error::Invalid| anyhow!("field \"type\": {e}"))?;
-    let name = need("name")?;
-    name_ok("field \"name\"", &name)?;
-    Ok(match kind {
-        RecordKind::Account => {
-            let mut emails = Vec::new();
-            match obj.get("emails").or_else(|| obj.get("email")) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(e)) => emails.push(e.clone()),
-                Some(Value::Array(a)) => {
-                    for e in a {
-                        emails.push(
-                            e.as_str()
-                                .ok_or_else(|| anyhow!("field \"emails\": must hold strings"))?
-                                .to_string(),
-                        );
-                    }
-                }
-                Some(_) => bail!("field \"emails\": must be a string or a list of strings"),
-            }
-            for e in &emails {
-                if !valid_address(e) {
-                    bail!("field \"emails\": {e:?} is not an email address");
-                }
-            }
-            NewRecord::Account(CrmAccount {
-                v: SCHEMA_VERSION,
-                name,
-                emails: emails.iter().map(|e| normalize_address(e)).collect(),
-            })
-        }
-        RecordKind::Contact => NewRecord::Contact(Contact {
-            v: SCHEMA_VERSION,
-            name,
-            email: email("email")?,
-            account: text("account").filter(|a| !a.is_empty()),
-        }),
-        RecordKind::Lead => NewRecord::Lead(Lead {
-            v: SCHEMA_VERSION,
-            name,
-            email: email("email")?,
-            converted_contact: text("converted_contact")
-                .filter(|a| !a.is_empty())
-                .map(|c| normalize_address(&c)),
-            converted_account: text("converted_account").filter(|a| !a.is_empty()),
-        }),
-        RecordKind::Opportunity => NewRecord::Opportunity(Opportunity {
-            v: SCHEMA_VERSION,
-            name,
-            account: text("account").filter(|a| !a.is_empty()),
-        }),
-        RecordKind::Case => bail!("field \"type\": cases come from email or the API, not imports"),
+    NewRecord::from_json(v).map_err(|e| match (e.field.as_str(), e.message.as_str()) {
+        ("", m) => anyhow!("{m}"),
+        (f, mailroom_core::admin::REQUIRED) => anyhow!("field {f:?} is required"),
+        (f, m) => anyhow!("field {f:?}: {m}"),
     })
 }
 
-/// References a record makes to others, which must exist: (field, record).
 fn references(r: &NewRecord) -> Vec<(&'static str, RecordRef)> {
-    let account = |a: &Option<String>| {
-        a.iter()
-            .map(|a| ("account", RecordRef::new(RecordKind::Account, a)))
-            .collect()
-    };
-    match r {
-        NewRecord::Contact(c) => account(&c.account),
-        NewRecord::Opportunity(o) => account(&o.account),
-        NewRecord::Lead(l) => l
-            .converted_contact
-            .iter()
-            .map(|c| ("converted_contact", RecordRef::new(RecordKind::Contact, c)))
-            .chain(
-                l.converted_account
-                    .iter()
-                    .map(|a| ("converted_account", RecordRef::new(RecordKind::Account, a))),
-            )
-            .collect(),
-        NewRecord::Account(_) => vec![],
-    }
+    r.references()
 }
 
 pub async fn add_record(ctx: &Context, record: &NewRecord) -> Result<()> {

@@ -6,7 +6,9 @@
 mod adapters;
 mod api_admin;
 mod api_auth;
+mod api_fuzz;
 mod api_local;
+mod api_read;
 mod api_send;
 mod api_support;
 mod assignment;

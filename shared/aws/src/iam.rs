@@ -581,10 +581,27 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         who: Api,
+        actions: &["s3:GetObject"],
+        on: Objects("attachments/"),
+        keys: &[],
+        by: "S3Blobs::presign_get: a pre-signed attachment URL acts with the signer's rights \
+             (GET /v1/emails/{id}/attachments/{index})",
+    },
+    Grant {
+        who: Api,
+        actions: &["s3:GetObject"],
+        on: Objects("bodies/"),
+        keys: &[],
+        by: "BlobStore::get of a body too large for the item (GET /v1/emails/{id})",
+    },
+    Grant {
+        who: Api,
         actions: BUCKET_KEY,
         on: Key(Via::S3),
         keys: &[],
-        by: "the quarantine copies (SSE-KMS)",
+        by: "S3 SSE-KMS on the API's objects: reads, directly or through a pre-signed URL, \
+             and the quarantine copies (the pair every bucket user holds, bucket keys \
+             included)",
     },
     Grant {
         who: Api,

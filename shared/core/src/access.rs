@@ -198,6 +198,52 @@ impl Caller {
     pub fn may_read(&self, email: &EmailRecord, account: &Account, case: Option<&Case>) -> bool {
         may_read(&self.user, email, account, case)
     }
+
+    /// R-P4 over every account the email came through (those that still exist): one that lets
+    /// the caller read it is enough, so mail a group account and a personal one both received
+    /// is group mail to the group's readers, and still nobody else's personal mail.
+    pub fn may_read_via<'a>(
+        &self,
+        email: &EmailRecord,
+        accounts: impl IntoIterator<Item = &'a Account>,
+        case: Option<&Case>,
+    ) -> bool {
+        accounts
+            .into_iter()
+            .any(|a| email.accounts.contains(&a.name) && self.may_read(email, a, case))
+    }
+
+    /// R-P4 for mail Mailroom sent (a stream's `email_sent` entry) from `account`: as for mail
+    /// received there. What a group account sends is filed under a record (readers of it are
+    /// every active user); what a personal account sends is its owner's, or its case's teams'.
+    pub fn may_read_sent(&self, account: &Account, case: Option<&Case>) -> bool {
+        if !self.user.active {
+            return false;
+        }
+        if case.is_some_and(|c| self.shares_team(&c.teams)) {
+            return true;
+        }
+        match account.kind {
+            AccountKind::Personal => self.owns(account),
+            AccountKind::Group => true,
+        }
+    }
+
+    /// Who may change a case's status or assignee: admins, users in one of the case's teams,
+    /// and its current assignee (who may hand it on or close it).
+    pub fn may_update_case(&self, case: &Case) -> bool {
+        if !self.user.active {
+            return false;
+        }
+        self.user.admin
+            || self.shares_team(&case.teams)
+            || case.assigned_user.as_deref() == Some(self.user.name.as_str())
+    }
+
+    /// Following a record: users follow and unfollow for themselves; admins for anyone.
+    pub fn may_manage_follows_of(&self, user: &str) -> bool {
+        self.is_admin() || (self.user.active && self.user.name == user)
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +325,76 @@ mod tests {
         // Admins manage personal accounts but never send from them.
         assert!(admin.may_manage_account(&personal) && admin.may_see_account(&personal));
         assert!(!admin.may_send_from(&personal));
+    }
+
+    fn case(teams: &[&str], assignee: Option<&str>) -> Case {
+        serde_json::from_value(serde_json::json!({
+            "number": 7, "name": "printer", "status": "Assigned", "assigned_user": assignee,
+            "teams": teams, "mail_account": "support", "thread_key": "root",
+            "created_at": "2026-03-03T10:00:00Z"}))
+        .unwrap()
+    }
+
+    #[test]
+    fn cases_are_changed_by_admins_their_teams_and_their_assignee() {
+        let c = case(&["l1"], Some("ann"));
+        let who = |name: &str, teams: &[&str], admin: bool| {
+            Caller::new(user(name, teams, admin), role(GroupAccountPermission::All))
+        };
+        assert!(who("root", &[], true).may_update_case(&c));
+        assert!(who("bob", &["l1"], false).may_update_case(&c));
+        assert!(who("ann", &[], false).may_update_case(&c), "the assignee");
+        // A role that lets the user send from every account does not open every case.
+        assert!(!who("eve", &["l2"], false).may_update_case(&c));
+        assert!(!who("eve", &[], false).may_update_case(&case(&[], None)));
+        let mut inactive = user("ann", &["l1"], true);
+        inactive.active = false;
+        assert!(!Caller::new(inactive, None).may_update_case(&c));
+    }
+
+    #[test]
+    fn mail_is_read_through_any_of_its_accounts_that_allows_it() {
+        let mut personal = account(AccountKind::Personal, Some("ann"), &[]);
+        personal.name = "ann-mail".into();
+        let mut group = account(AccountKind::Group, None, &["l1"]);
+        group.name = "support".into();
+        let mut email: EmailRecord = serde_json::from_value(serde_json::json!({
+            "email_id": "e1", "message_id": "m@x", "synthetic_id": false,
+            "auto_submitted": false, "list": false, "bounce": false, "size": 1,
+            "attachments_skipped": false, "raw_key": "raw/x", "accounts": ["ann-mail"],
+            "received_at": "2026-03-03T10:00:00Z",
+            "parent": {"kind": "contact", "id": "c@x.example"}}))
+        .unwrap();
+        let bob = Caller::new(user("bob", &[], false), None);
+        let both = [&personal, &group];
+        // Linked to a record by its sender, personal mail stays its owner's.
+        assert!(!bob.may_read_via(&email, both, None));
+        // An account the email did not come through grants nothing.
+        assert!(!bob.may_read_via(&email, [&group], None));
+        email.accounts.push("support".into());
+        assert!(bob.may_read_via(&email, both, None));
+    }
+
+    #[test]
+    fn follows_are_the_users_own_or_an_admins() {
+        let ann = Caller::new(user("ann", &[], false), None);
+        assert!(ann.may_manage_follows_of("ann"));
+        assert!(!ann.may_manage_follows_of("bob"));
+        assert!(Caller::new(user("root", &[], true), None).may_manage_follows_of("bob"));
+    }
+
+    #[test]
+    fn sent_mail_is_read_as_mail_received_through_the_same_account() {
+        let personal = account(AccountKind::Personal, Some("ann"), &[]);
+        let group = account(AccountKind::Group, None, &["l1"]);
+        let ann = Caller::new(user("ann", &[], false), None);
+        let bob = Caller::new(user("bob", &["l2"], false), None);
+        let admin = Caller::new(user("root", &[], true), None);
+        assert!(ann.may_read_sent(&personal, None));
+        assert!(!bob.may_read_sent(&personal, None));
+        assert!(!admin.may_read_sent(&personal, None));
+        assert!(bob.may_read_sent(&personal, Some(&case(&["l2"], None))));
+        assert!(bob.may_read_sent(&group, None));
     }
 
     #[test]

@@ -56,6 +56,138 @@ impl NewRecord {
     }
 }
 
+/// A name people type (records, users, teams, memberships): 1 to 200 printable characters.
+fn name_ok(field: &str, n: &str) -> Result<(), Invalid> {
+    if n.trim().is_empty() || n.len() > 200 || n.chars().any(|c| c.is_control()) {
+        return Err(Invalid::new(field, "must be 1 to 200 printable characters"));
+    }
+    Ok(())
+}
+
+/// What [`NewRecord::from_json`] says of a required field it did not find.
+pub const REQUIRED: &str = "is required";
+
+impl NewRecord {
+    /// A record from its JSON form (the CLI's flags and import lines, the API's body), the
+    /// field at fault named (`field` empty: the value is not an object; message [`REQUIRED`]:
+    /// a required field is missing or empty).
+    pub fn from_json(v: &serde_json::Value) -> Result<NewRecord, Invalid> {
+        use serde_json::Value;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Invalid::value("a record must be a JSON object"))?;
+        let text = |f: &str| -> Option<String> {
+            obj.get(f)
+                .and_then(|x| x.as_str())
+                .map(|s| s.trim().to_string())
+        };
+        let need = |f: &str| -> Result<String, Invalid> {
+            text(f)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Invalid::new(f, REQUIRED))
+        };
+        let email = |f: &str| -> Result<String, Invalid> {
+            let e = need(f)?;
+            if !EmailAddress::is_plain(&e) {
+                return Err(Invalid::new(f, format!("{e:?} is not an email address")));
+            }
+            Ok(normalize_address(&e))
+        };
+        let kind: RecordKind = need("type")?
+            .parse()
+            .map_err(|e: Invalid| Invalid::new("type", e.message))?;
+        let name = need("name")?;
+        name_ok("name", &name)?;
+        Ok(match kind {
+            RecordKind::Account => {
+                let mut emails = Vec::new();
+                match obj.get("emails").or_else(|| obj.get("email")) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(e)) => emails.push(e.clone()),
+                    Some(Value::Array(a)) => {
+                        for e in a {
+                            emails.push(
+                                e.as_str()
+                                    .ok_or_else(|| Invalid::new("emails", "must hold strings"))?
+                                    .to_string(),
+                            );
+                        }
+                    }
+                    Some(_) => {
+                        return Err(Invalid::new(
+                            "emails",
+                            "must be a string or a list of strings",
+                        ))
+                    }
+                }
+                for e in &emails {
+                    if !EmailAddress::is_plain(e) {
+                        return Err(Invalid::new(
+                            "emails",
+                            format!("{e:?} is not an email address"),
+                        ));
+                    }
+                }
+                NewRecord::Account(CrmAccount {
+                    v: crate::SCHEMA_VERSION,
+                    name,
+                    emails: emails.iter().map(|e| normalize_address(e)).collect(),
+                })
+            }
+            RecordKind::Contact => NewRecord::Contact(Contact {
+                v: crate::SCHEMA_VERSION,
+                name,
+                email: email("email")?,
+                account: text("account").filter(|a| !a.is_empty()),
+            }),
+            RecordKind::Lead => NewRecord::Lead(Lead {
+                v: crate::SCHEMA_VERSION,
+                name,
+                email: email("email")?,
+                converted_contact: text("converted_contact")
+                    .filter(|a| !a.is_empty())
+                    .map(|c| normalize_address(&c)),
+                converted_account: text("converted_account").filter(|a| !a.is_empty()),
+            }),
+            RecordKind::Opportunity => NewRecord::Opportunity(Opportunity {
+                v: crate::SCHEMA_VERSION,
+                name,
+                account: text("account").filter(|a| !a.is_empty()),
+            }),
+            RecordKind::Case => {
+                return Err(Invalid::new(
+                    "type",
+                    "cases come from email or the API, not imports",
+                ))
+            }
+        })
+    }
+
+    /// References this record makes to others, which must exist: (field, record).
+    pub fn references(&self) -> Vec<(&'static str, RecordRef)> {
+        let account = |a: &Option<String>| {
+            a.iter()
+                .map(|a| ("account", RecordRef::new(RecordKind::Account, a)))
+                .collect()
+        };
+        match self {
+            NewRecord::Contact(c) => account(&c.account),
+            NewRecord::Opportunity(o) => account(&o.account),
+            NewRecord::Lead(l) => l
+                .converted_contact
+                .iter()
+                .map(|c| ("converted_contact", RecordRef::new(RecordKind::Contact, c)))
+                .chain(
+                    l.converted_account
+                        .iter()
+                        .map(|a| ("converted_account", RecordRef::new(RecordKind::Account, a))),
+                )
+                .collect(),
+            NewRecord::Account(_) => vec![],
+        }
+    }
+}
+
 /// A watched mailbox as an operator (or, later, the API) asks for it, before its password is
 /// sealed.
 #[derive(Debug, Clone)]
@@ -246,14 +378,6 @@ pub fn check_personal_limit(
             "owner",
             format!("{owner} already has {have} personal accounts (at most {limit})"),
         ));
-    }
-    Ok(())
-}
-
-/// A name people type (users, teams, memberships): 1 to 200 printable characters.
-fn name_ok(field: &str, n: &str) -> Result<(), Invalid> {
-    if n.trim().is_empty() || n.len() > 200 || n.chars().any(|c| c.is_control()) {
-        return Err(Invalid::new(field, "must be 1 to 200 printable characters"));
     }
     Ok(())
 }
@@ -505,6 +629,47 @@ mod tests {
         });
         assert!(o.addresses().is_empty());
         assert_eq!(o.indexed_account(), None);
+    }
+
+    #[test]
+    fn a_record_from_json_names_the_field_at_fault() {
+        let field = |v: serde_json::Value| NewRecord::from_json(&v).unwrap_err();
+        let e = field(serde_json::json!({"type": "contact", "name": "Ann"}));
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("email", REQUIRED));
+        let e = field(serde_json::json!({"type": "contact", "name": "Ann", "email": "x\r\ny"}));
+        assert_eq!(e.field, "email");
+        assert_eq!(
+            field(serde_json::json!({"type": "thing", "name": "x"})).field,
+            "type"
+        );
+        assert_eq!(
+            field(serde_json::json!({"type": "case", "name": "x"})).field,
+            "type"
+        );
+        assert_eq!(
+            field(serde_json::json!({"type": "account", "name": " "})).field,
+            "name"
+        );
+        let e = field(serde_json::json!({"type": "account", "name": "A", "emails": [1]}));
+        assert_eq!(e.field, "emails");
+        assert_eq!(field(serde_json::json!([])).field, "");
+        let lead = NewRecord::from_json(&serde_json::json!({
+            "type": "lead", "name": "L", "email": "L@X.example",
+            "converted_contact": "C@X.example", "converted_account": "Acme"}))
+        .unwrap();
+        assert_eq!(lead.reference().to_string(), "lead:l@x.example");
+        let refs: Vec<String> = lead
+            .references()
+            .iter()
+            .map(|(f, r)| format!("{f}={r}"))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                "converted_contact=contact:c@x.example",
+                "converted_account=account:Acme"
+            ]
+        );
     }
 
     #[test]

@@ -499,6 +499,12 @@ pub trait Followers: Send + Sync {
         user: &str,
         record: &RecordRef,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Idempotent: unfollowing what one does not follow changes nothing.
+    fn unfollow(
+        &self,
+        user: &str,
+        record: &RecordRef,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// What dispatch remembers: sends (its idempotency records), suppressions, the per-sender

@@ -222,6 +222,27 @@ pub struct Case {
     pub created_at: DateTime<Utc>,
 }
 
+impl Case {
+    /// The case after a change of status and/or assignee (`Some(None)` unassigns). Without a
+    /// status named, an assignment moves a New case to Assigned and unassigning moves an
+    /// Assigned one back to New (R-C2); a status named wins.
+    pub fn changed(&self, status: Option<CaseStatus>, assignee: Option<Option<String>>) -> Case {
+        let mut c = self.clone();
+        if let Some(a) = assignee {
+            c.assigned_user = a;
+        }
+        c.status = match status {
+            Some(s) => s,
+            None => match (self.status, &self.assigned_user, &c.assigned_user) {
+                (CaseStatus::New, None, Some(_)) => CaseStatus::Assigned,
+                (CaseStatus::Assigned, Some(_), None) => CaseStatus::New,
+                (s, _, _) => s,
+            },
+        };
+        c
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TeamMembership {
     pub team: String,
@@ -418,6 +439,30 @@ mod tests {
         assert_eq!(user.position_in("u"), Some(Some("L2")));
         assert_eq!(user.position_in("v"), None);
         assert_eq!(user.team_names(), ["t", "u"]);
+    }
+
+    #[test]
+    fn assigning_a_new_case_makes_it_assigned_unless_a_status_is_named() {
+        let case: Case = serde_json::from_value(serde_json::json!({
+            "number": 7, "name": "printer", "status": "New", "mail_account": "support",
+            "thread_key": "root", "created_at": "2026-03-03T10:00:00Z"}))
+        .unwrap();
+        let ann = Some(Some("ann".to_string()));
+        let assigned = case.changed(None, ann.clone());
+        assert_eq!(assigned.status, CaseStatus::Assigned);
+        assert_eq!(assigned.assigned_user.as_deref(), Some("ann"));
+        assert_eq!(assigned.changed(None, Some(None)).status, CaseStatus::New);
+        assert_eq!(
+            case.changed(Some(CaseStatus::Pending), ann).status,
+            CaseStatus::Pending
+        );
+        let closed = assigned.changed(Some(CaseStatus::Closed), None);
+        assert_eq!(closed.assigned_user.as_deref(), Some("ann"));
+        // A closed case handed on stays closed.
+        assert_eq!(
+            closed.changed(None, Some(Some("bob".into()))).status,
+            CaseStatus::Closed
+        );
     }
 
     #[test]

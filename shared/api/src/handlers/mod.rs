@@ -11,7 +11,10 @@ use crate::{Api, Reply};
 pub mod accounts;
 pub mod cases;
 pub mod directory;
+pub mod emails;
 pub mod filters;
+pub mod notifications;
+pub mod records;
 pub mod send;
 
 /// Which module serves a route.
@@ -22,6 +25,9 @@ pub enum Module {
     Directory,
     Filters,
     Send,
+    Emails,
+    Records,
+    Notifications,
 }
 
 /// Every module's routes.
@@ -31,6 +37,9 @@ pub const ROUTES: &[&[Route]] = &[
     directory::ROUTES,
     filters::ROUTES,
     send::ROUTES,
+    emails::ROUTES,
+    records::ROUTES,
+    notifications::ROUTES,
 ];
 
 pub async fn call(api: &Api, caller: &Caller, route: &Route, req: &ApiRequest) -> ApiResult<Reply> {
@@ -40,5 +49,8 @@ pub async fn call(api: &Api, caller: &Caller, route: &Route, req: &ApiRequest) -
         Module::Directory => directory::call(api, caller, route.operation, req).await,
         Module::Filters => filters::call(api, caller, route.operation, req).await,
         Module::Send => send::call(api, caller, route.operation, req).await,
+        Module::Emails => emails::call(api, caller, route.operation, req).await,
+        Module::Records => records::call(api, caller, route.operation, req).await,
+        Module::Notifications => notifications::call(api, caller, route.operation, req).await,
     }
 }

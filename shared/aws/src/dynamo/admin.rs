@@ -161,6 +161,20 @@ impl DynamoStore {
             .collect()
     }
 
+    /// One record, as JSON without its keys (as [`DynamoStore::list_records`] lists it).
+    pub async fn get_record(&self, r: &RecordRef) -> StoreResult<Option<serde_json::Value>> {
+        let Some(item) = self.get_item(record_key(r), "get record").await? else {
+            return Ok(None);
+        };
+        let mut v: serde_json::Value =
+            from_item(&item).map_err(|e| StoreError::permanent("decode record", e))?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("pk");
+            o.remove("sk");
+        }
+        Ok(Some(v))
+    }
+
     pub async fn list_cases(&self) -> StoreResult<Vec<Case>> {
         self.list_decoded(&record_pk(RecordKind::Case.as_str()), "case")
             .await

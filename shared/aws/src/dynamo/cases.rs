@@ -41,53 +41,94 @@ fn expect_condition(expected: u64, attr: &str, value: &str) -> String {
 }
 
 impl DynamoStore {
-    /// Changes a case's status and keeps the assignee's open-case count exact (R-C3): both in
-    /// one transaction, conditional on the status read, with the load version of every team
-    /// of the assignee (and of the case), so a least-busy choice that read the old count fails.
+    /// Changes a case's status and keeps the assignee's open-case count exact (R-C3): see
+    /// [`DynamoStore::update_case`].
     pub async fn set_case_status(
         &self,
         number: CaseNumber,
         status: CaseStatus,
+    ) -> StoreResult<Case> {
+        self.update_case(number, Some(status), None).await
+    }
+
+    /// Changes a case's status and/or assignee (`Some(None)` unassigns; [`Case::changed`]
+    /// says what status an assignment leaves) and keeps the open-case counts exact (R-C3):
+    /// all in one transaction, conditional on the status and assignee read, with the load
+    /// version of every team of the users whose count moves (and of the case), so a
+    /// least-busy choice that read an old count fails and chooses again. The old assignee
+    /// loses an open case and the new one gains it; a status change between open and closed
+    /// moves the assignee's count alone.
+    pub async fn update_case(
+        &self,
+        number: CaseNumber,
+        status: Option<CaseStatus>,
+        assignee: Option<Option<String>>,
     ) -> StoreResult<Case> {
         for _ in 0..10 {
             let case: Case = self
                 .get_case(number)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("case {number}")))?;
-            if case.status == status {
+            let new = case.changed(status, assignee.clone());
+            if new.status == case.status && new.assigned_user == case.assigned_user {
                 return Ok(case);
             }
+            let mut update = self
+                .update(record_key(&RecordRef::case(number.get())))
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_names("#a", "assigned_user")
+                .expression_attribute_values(":new", s(format!("{:?}", new.status)))
+                .expression_attribute_values(":old", s(format!("{:?}", case.status)));
+            let mut condition = "#s = :old".to_string();
+            match &case.assigned_user {
+                Some(a) => {
+                    condition.push_str(" AND #a = :olda");
+                    update = update.expression_attribute_values(":olda", s(a));
+                }
+                None => condition.push_str(" AND attribute_not_exists(#a)"),
+            }
+            let expression = match &new.assigned_user {
+                Some(a) => {
+                    update = update.expression_attribute_values(":newa", s(a));
+                    "SET #s = :new, #a = :newa"
+                }
+                None => "SET #s = :new REMOVE #a",
+            };
             let mut items = vec![update_op(
-                self.update(record_key(&RecordRef::case(number.get())))
-                    .update_expression("SET #s = :new")
-                    .condition_expression("#s = :old")
-                    .expression_attribute_names("#s", "status")
-                    .expression_attribute_values(":new", s(format!("{status:?}")))
-                    .expression_attribute_values(":old", s(format!("{:?}", case.status))),
+                update
+                    .update_expression(expression)
+                    .condition_expression(condition),
             )];
-            if let (Some(user), true) = (
-                &case.assigned_user,
-                case.status.is_open() != status.is_open(),
-            ) {
-                let delta: i64 = if status.is_open() { 1 } else { -1 };
-                items.push(self.load_update(user, delta, None));
-                let mine = self
-                    .get_user(user)
-                    .await?
-                    .map(|u| u.team_names())
-                    .unwrap_or_default();
+            // Each user's open count: -1 for an open case they held, +1 for one they now hold.
+            let mut deltas: Vec<(String, i64)> = Vec::new();
+            if let (Some(u), true) = (&case.assigned_user, case.status.is_open()) {
+                deltas.push((u.clone(), -1));
+            }
+            if let (Some(u), true) = (&new.assigned_user, new.status.is_open()) {
+                match deltas.iter_mut().find(|(d, _)| d == u) {
+                    Some(d) => d.1 += 1,
+                    None => deltas.push((u.clone(), 1)),
+                }
+            }
+            deltas.retain(|(_, d)| *d != 0);
+            if !deltas.is_empty() {
                 let mut teams = case.teams.clone();
-                teams.extend(mine);
+                for (user, delta) in &deltas {
+                    items.push(self.load_update(user, *delta, None));
+                    if let Some(u) = self.get_user(user).await? {
+                        teams.extend(u.team_names());
+                    }
+                }
                 teams.sort();
                 teams.dedup();
                 items.extend(teams.iter().map(|t| self.team_loads_update(t, None)));
             }
-            match self.transact_or_refused(items, "set status").await? {
-                Ok(()) => return Ok(Case { status, ..case }),
+            match self.transact_or_refused(items, "update case").await? {
+                Ok(()) => return Ok(new),
                 Err(_) => continue, // raced: read again
             }
         }
-        Err(StoreError::backend("set status", "case kept changing"))
+        Err(StoreError::backend("update case", "case kept changing"))
     }
 
     /// Adds `delta` to a user's open-case count, conditional on its value when `expect` is set.

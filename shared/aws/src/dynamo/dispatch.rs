@@ -259,7 +259,7 @@ impl DynamoStore {
 }
 
 /// `FOLLOW#<type>#<id>`, sort key the user: one Query lists a record's followers (in user
-/// order), one PutItem (idempotent) adds one. The CLI's `mailroom follow` and dispatch (a new
+/// order), one PutItem (idempotent) adds one, one DeleteItem removes one. The CLI's `mailroom follow` and dispatch (a new
 /// case's assignee follows it) share this.
 impl Followers for DynamoStore {
     async fn followers(&self, record: &RecordRef) -> StoreResult<Vec<String>> {
@@ -272,5 +272,11 @@ impl Followers for DynamoStore {
         item.insert("user".into(), s(user));
         item.insert("v".into(), n(SCHEMA_VERSION as u64));
         self.put(item, "follow").await
+    }
+
+    /// One DeleteItem (deleting an absent item succeeds).
+    async fn unfollow(&self, user: &str, record: &RecordRef) -> StoreResult<()> {
+        let k = key(&follow_pk(record.kind.as_str(), &record.id), user);
+        self.delete(k, "unfollow").await
     }
 }

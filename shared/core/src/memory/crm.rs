@@ -512,6 +512,13 @@ impl Followers for MemoryCrm {
             .insert(user.to_string());
         Ok(())
     }
+
+    async fn unfollow(&self, user: &str, record: &RecordRef) -> StoreResult<()> {
+        if let Some(users) = self.st().follows.get_mut(&record.to_string()) {
+            users.remove(user);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
