@@ -27,6 +27,12 @@ impl ApiServer {
     /// Serves the API for `env`'s prefix on 127.0.0.1 (a free port), configured as the local
     /// stack configures it: issuer and audience of [`LocalKey`], its JWKS read from the file.
     pub async fn start(env: &TestEnv) -> ApiServer {
+        let adapters = mailroom_aws::Adapters::new(&env.ctx.clients, env.ctx.config().clone());
+        ApiServer::start_on(adapters).await
+    }
+
+    /// Serves the API over the given adapters (the IAM test's recorded clients).
+    pub async fn start_on(adapters: mailroom_aws::Adapters) -> ApiServer {
         let key_dir = std::env::temp_dir().join(format!("mailroom-api-{}", unique("key")));
         let key = LocalKey::load_or_create(&key_dir).expect("a local key in a temp dir");
         let jwks_file = LocalKey::jwks_path(&key_dir).display().to_string();
@@ -37,7 +43,6 @@ impl ApiServer {
             _ => None,
         })
         .expect("the local verifier configuration");
-        let adapters = mailroom_aws::Adapters::new(&env.ctx.clients, env.ctx.config().clone());
         let api = Arc::new(Api::new(adapters, auth, ApiSettings::default()));
         let (addr, task) = mailroom_api::serve::spawn(api, "127.0.0.1:0")
             .await

@@ -499,10 +499,18 @@ pub const GRANTS: &[Grant] = &[
         who: Api,
         actions: &["dynamodb:GetItem"],
         on: Table,
-        keys: &[ACCOUNTS_PK, USERS_PK, ROLES_PK, QUARANTINE_PK, CONFIG_PK],
+        keys: &[
+            ACCOUNTS_PK,
+            USERS_PK,
+            ROLES_PK,
+            QUARANTINE_PK,
+            CONFIG_PK,
+            "EMAIL#",
+            "REC#",
+        ],
         by: "the caller (get_user, get_role), get_account, get_user (owners, filter scopes), \
              get_quarantine; KmsSecretBox reads the wrapped data key (seal, and open for a \
-             quarantine refetch)",
+             quarantine refetch); get_email (reading, replying), get_case, get_record",
     },
     Grant {
         who: Api,
@@ -515,8 +523,14 @@ pub const GRANTS: &[Grant] = &[
             ROLES_PK,
             FILTERS_PK,
             QUARANTINE_PK,
+            "REC#",
+            "STREAM#",
+            "FOLLOW#",
+            "NOTIF#",
         ],
-        by: "the listings: accounts, users, teams, roles, filters, quarantine",
+        by: "the listings: accounts, users, teams, roles, filters, quarantine, records and \
+             cases; a record's stream (and a case's thread for a reply), its followers; the \
+             caller's notifications",
     },
     Grant {
         who: Api,
@@ -530,24 +544,72 @@ pub const GRANTS: &[Grant] = &[
             TEAMS_PK,
             ROLES_PK,
             FILTERS_PK,
+            "REC#",
+            "FOLLOW#",
+            SENT_PK,
+            "MSGID#",
+            "STREAM#",
         ],
         by: "create_account; add_user (with its address-index and team-member entries); \
-             add_team, add_role, add_filter",
+             add_team, add_role, add_filter; add_record (with its address-index entries); \
+             Followers::follow; a send: DispatchStore::put_sent, then Crm::index_sent's \
+             transaction (both Message-IDs, the parent's stream entry)",
     },
     Grant {
         who: Api,
         actions: &["dynamodb:UpdateItem"],
         on: Table,
-        keys: &[ACCOUNTS_PK, "ADDR#"],
+        keys: &[
+            ACCOUNTS_PK,
+            "ADDR#",
+            "REC#case",
+            LOAD_PK,
+            COUNTER_PK,
+            "NOTIF#",
+        ],
         by: "reset_account, set_account_active; create_account (the account's own-address \
-             entry)",
+             entry); update_case's transaction (the case, both users' open counts, the teams' \
+             load versions); DispatchStore::mark_read",
     },
     Grant {
         who: Api,
         actions: &["dynamodb:DeleteItem"],
         on: Table,
-        keys: &[FILTERS_PK],
-        by: "remove_filter",
+        keys: &[FILTERS_PK, "FOLLOW#"],
+        by: "remove_filter; Followers::unfollow",
+    },
+    Grant {
+        who: Api,
+        actions: &["dynamodb:BatchGetItem"],
+        on: Table,
+        keys: &[ACCOUNTS_PK, "ADDR#", "MSGID#"],
+        by: "AccountStore::get_accounts (an email's accounts, once per request); \
+             own_addresses (who a reply never goes to); the message index (a reply's thread)",
+    },
+    Grant {
+        who: Api,
+        actions: &["dynamodb:Scan"],
+        on: Table,
+        keys: &[],
+        by: "EmailStore::list_emails (GET /v1/emails filters every email by R-P4: a per-account \
+             email index would bound it; a Scan names no partition, so this row is the whole \
+             table's)",
+    },
+    Grant {
+        who: Api,
+        actions: &["ses:SendEmail", "ses:SendRawEmail"],
+        on: Identities,
+        keys: &[],
+        by: "SesMailer::send_raw: mail users send through the API (R-S1), from a verified group \
+             or personal address",
+    },
+    Grant {
+        who: Api,
+        actions: &["ses:SendEmail", "ses:SendRawEmail"],
+        on: ConfigurationSet,
+        keys: &[],
+        by: "SesMailer::send_raw through MAILROOM_SES_CONFIGURATION_SET (bounces and complaints \
+             of API mail reach dispatch too)",
     },
     Grant {
         who: Api,
@@ -861,8 +923,10 @@ mod tests {
             if let Resource::Objects(p) = g.on {
                 assert!(S3_PREFIXES.contains(&p), "{g:?}: {p} is not in S3_PREFIXES");
             }
-            if g.on == Resource::Table && g.who != Principal::Cli {
-                // A function's table grant always names its partitions (LeadingKeys).
+            if g.on == Resource::Table && g.who != Principal::Cli && g.actions != ["dynamodb:Scan"]
+            {
+                // A function's table grant always names its partitions (LeadingKeys); a Scan
+                // names none, so its row says so alone.
                 assert!(!g.keys.is_empty(), "{g:?}");
             }
             if g.on != Resource::Table {

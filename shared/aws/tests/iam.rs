@@ -368,7 +368,11 @@ fn extra(who: Principal, granted: &[Granted]) -> Vec<String> {
                             .iter()
                             .flat_map(|g| g.keys.iter().map(|k| iam::leading_key_pattern(k)))
                             .collect();
+                        // A row without keys is a whole-table grant on purpose (a Scan, which
+                        // names no partition), so no condition is the exact grant.
+                        let whole_table = matching.iter().any(|g| g.keys.is_empty());
                         match &s.leading_keys {
+                            None if whole_table => {}
                             None => out.push(wider(
                                 format!("{r} on every partition"),
                                 "dynamodb:LeadingKeys condition",

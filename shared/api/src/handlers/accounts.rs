@@ -60,7 +60,7 @@ pub const ROUTES: &[Route] = &[
     Route::new(
         "POST",
         "/v1/quarantine/{id}/replay",
-        "replayQuarantined",
+        "replayQuarantine",
         Module::Accounts,
     ),
     Route::new(
@@ -87,7 +87,7 @@ pub async fn call(api: &Api, caller: &Caller, op: &str, req: &ApiRequest) -> Api
         "getAccountStatus" => status(api, caller, req).await,
         "resetAccount" => reset(api, caller, req).await,
         "listQuarantine" => list_quarantine(api, caller, req).await,
-        "replayQuarantined" => replay_quarantined(api, caller, req).await,
+        "replayQuarantine" => replay_quarantined(api, caller, req).await,
         "listDeadLetters" => list_dead_letters(api, caller, req).await,
         "replayDeadLetters" => replay_dead_letters(api, caller, req).await,
         _ => Err(ApiError::not_found("operation")),
