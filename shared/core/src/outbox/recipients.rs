@@ -25,19 +25,9 @@ pub struct Recipients {
 }
 
 /// Every address on `email` that could be answered (From, Reply-To, To, Cc), normalised:
-/// the candidates to look up among Mailroom's own.
+/// the candidates to look up among Mailroom's own. The same set a case takes as participants.
 pub fn candidates(email: &EmailRecord) -> Vec<String> {
-    let mut out: Vec<String> = email
-        .from
-        .iter()
-        .chain(&email.reply_to)
-        .chain(&email.to)
-        .chain(&email.cc)
-        .map(|a| normalize_address(&a.address))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+    crate::cases::link::participants(email)
 }
 
 /// The recipients of a reply (or reply-all) to `email`, none of them in `excluded`
