@@ -7,6 +7,7 @@
 #   tests/api_fuzz.sh "$(mailroom local up --json | jq -r .api_url)" "$(mailroom local token root)"
 #
 # Usage: tests/api_fuzz.sh API_URL TOKEN [MAX_EXAMPLES] [MAX_SECONDS]
+# MAILROOM_FUZZ_SEED: a number replays that run; unset or `random`, a new one each time.
 # schemathesis is installed into $MAILROOM_FUZZ_VENV (default ~/.cache/mailroom/schemathesis-venv)
 # when missing, pinned, so CI and developers run the same fuzzer.
 set -euo pipefail
@@ -33,7 +34,9 @@ fi
 # declare. The token is fixed (no generated security parameters), so requests reach handlers.
 # One worker: with two, Hypothesis parses lambda sources on two threads at once, which this
 # Python (3.11) can fail with "AST constructor recursion depth mismatch", a fuzzer error.
-exec "$VENV/bin/schemathesis" run docs/openapi.yaml \
+seed=()
+[[ ${MAILROOM_FUZZ_SEED:-random} == random ]] || seed=(--seed "$MAILROOM_FUZZ_SEED")
+exec "$VENV/bin/schemathesis" run docs/openapi.yaml "${seed[@]}" \
   --url "$url" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error \

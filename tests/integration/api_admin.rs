@@ -961,3 +961,25 @@ async fn the_directory_is_read_by_every_user_and_written_by_admins() {
     }
     assert_eq!(seen.len(), store.list_users().await.unwrap().len());
 }
+
+/// Found by the API fuzz run: empty names (`"owner": ""`) reached DynamoDB as empty key
+/// attributes, which it refuses with a ValidationException (a 500). They are unknown now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_names_are_unknown_not_server_errors() {
+    let env = env("apiempty").await;
+    mailroom::records::add_user_as(&env.ctx, ROOT, &[], &[], true, true, None)
+        .await
+        .unwrap();
+    let api = ApiServer::start(&env).await;
+    let body = json!({"name": "", "owner": "", "address": "", "imap_host": "", "imap_port": 1,
+        "imap_user": "", "password": "pw", "security": "implicit-tls", "folders": [],
+        "fetch_since": null});
+    let (status, out) = api
+        .call(ROOT, "POST", "/v1/accounts/personal", Some(&body))
+        .await;
+    assert!((400..500).contains(&status), "{status} {out}");
+    assert!(out["error"]["field"].is_string(), "{out}");
+    assert!(!out.to_string().contains("\"pw\""), "{out}");
+    let none = env.ctx.adapters().store.list_accounts().await.unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}

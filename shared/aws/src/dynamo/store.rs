@@ -55,6 +55,11 @@ impl DynamoStore {
 
     /// One item by key (consistent read).
     pub(crate) async fn get_item(&self, key: Item, what: &str) -> StoreResult<Option<Item>> {
+        // DynamoDB refuses an empty key attribute (a ValidationException, not a miss); no item
+        // has one, so an empty name (an API caller's `"owner": ""`) is simply not found.
+        if key.values().any(|v| v.as_s().is_ok_and(|s| s.is_empty())) {
+            return Ok(None);
+        }
         let resp = self
             .client
             .get_item()
