@@ -218,6 +218,17 @@ async fn an_agents_reply_threads_and_the_customers_untagged_answer_joins_the_cas
     let message_id = sent["message_id"].as_str().unwrap().to_string();
     let ses_id = sent["ses_message_id"].as_str().unwrap().to_string();
     assert!(!ses_id.contains('<') && !ses_id.contains('>'), "{ses_id}");
+    // The id it answered reads the sent message back.
+    let id = sent["id"].as_str().unwrap();
+    let (status, read) = s
+        .api
+        .call("ann", "GET", &format!("/v1/emails/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(
+        (&read["kind"], &read["ses_message_id"]),
+        (&json!("sent"), &json!(ses_id))
+    );
 
     // What SES was handed: the group From and Reply-To, the tag, the thread, our id.
     let raw = raw_of(&moto, &message_id).await;

@@ -229,7 +229,14 @@ async fn body(api: &Api, b: &Option<Body>) -> ApiResult<Option<String>> {
 }
 
 async fn get(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> {
-    let e = readable(api, caller, req).await?;
+    // The id `POST /v1/emails` answered names a sent message, not a received one.
+    let id = id_param(req, "id", "email")?;
+    let Some(e) = api.adapters.store.get_email(id).await? else {
+        return sent(api, caller, id).await;
+    };
+    if !Readers::load(api, [&e]).await?.may_read(caller, &e) {
+        return Err(ApiError::not_found(format!("email {id}")));
+    }
     let mut v = summary(&e);
     v["to"] = json!(addresses(&e.to));
     v["cc"] = json!(addresses(&e.cc));
@@ -244,6 +251,40 @@ async fn get(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> {
     v["text"] = json!(body(api, &e.text).await?);
     v["html"] = json!(body(api, &e.html).await?);
     Ok(Reply::ok(v))
+}
+
+/// A message Mailroom sent (through the API, or an auto-reply or notification), by its send id:
+/// what was sent, to whom, and its two Message-IDs; readable as R-P4 says for sent mail.
+async fn sent(api: &Api, caller: &Caller, id: &str) -> ApiResult<Reply> {
+    use mailroom_core::ports::DispatchStore as _;
+    let missing = || ApiError::not_found(format!("email {id}"));
+    let store = &api.adapters.store;
+    let s = store.sent(id).await?.ok_or_else(missing)?;
+    let account = store.get_account(&s.account).await?.ok_or_else(missing)?;
+    let case = match s.case {
+        Some(n) => store.get_case(n).await?,
+        None => None,
+    };
+    if !caller.may_read_sent(&account, case.as_ref()) {
+        return Err(missing());
+    }
+    Ok(Reply::ok(json!({
+        "id": s.id,
+        "kind": "sent",
+        "sent_kind": s.kind,
+        "account": s.account,
+        "accounts": [s.account],
+        "from": s.from,
+        "to": s.to,
+        "subject": s.subject,
+        "message_id": s.message_id,
+        "ses_message_id": s.ses_message_id,
+        "in_reply_to": s.in_reply_to,
+        "parent": s.parent.as_ref().map(record_ref),
+        "case": s.case,
+        "user": s.user,
+        "date": s.sent_at,
+    })))
 }
 
 async fn attachment(api: &Api, caller: &Caller, req: &ApiRequest) -> ApiResult<Reply> {
