@@ -622,7 +622,7 @@ pub fn demo_quarantined(q: &QuarantineRecord) {
 
 pub fn demo_explore(prefix: &str) {
     println!(
-        "\nExplore (this demo's data lives under its own prefix):\n  cargo run --release --bin mailroom -- --prefix {prefix} emails list\n  cargo run --release --bin mailroom -- --prefix {prefix} cases list\n  cargo run --release --bin mailroom -- --prefix {prefix} status"
+        "\nExplore (this demo's data lives under its own prefix):\n  cargo run --release --bin mailroom -- --prefix {prefix} emails list\n  cargo run --release --bin mailroom -- --prefix {prefix} cases list\n  cargo run --release --bin mailroom -- --prefix {prefix} status\n\nThe API over the same data (ann is an agent of the team):\n  api=$(cargo run --release --bin mailroom -- --prefix {prefix} local up --json | jq -r .api_url)\n  curl -s \"$api/v1/cases\" -H \"Authorization: Bearer $(cargo run --release --bin mailroom -- local token ann)\""
     );
 }
 
