@@ -40,7 +40,8 @@ pub enum Principal {
     /// The HTTP API (`mailroom-api`): management, reading, sending.
     Api,
     /// The operator CLI, beyond the functions' handlers it also runs (`mailroom poll` drives
-    /// all three), so an operator's role needs every row. Not in the template.
+    /// the pipeline's, `mailroom api serve` the api's), so an operator's role needs every row.
+    /// Not in the template.
     Cli,
 }
 
@@ -706,8 +707,9 @@ pub const GRANTS: &[Grant] = &[
         who: Cli,
         actions: &["dynamodb:GetItem"],
         on: Table,
-        keys: &[ACCOUNTS_PK, USERS_PK, QUARANTINE_PK, "REC#", CONFIG_PK],
-        by: "account and user look-ups, get_quarantine, record_exists; the data key (seal)",
+        keys: &[ACCOUNTS_PK, USERS_PK, ROLES_PK, QUARANTINE_PK, "REC#", CONFIG_PK],
+        by: "account, user and role look-ups (`users add --role`), get_quarantine, \
+             record_exists; the data key (seal)",
     },
     Grant {
         who: Cli,
@@ -724,6 +726,7 @@ pub const GRANTS: &[Grant] = &[
             ACCOUNTS_PK,
             USERS_PK,
             TEAMS_PK,
+            ROLES_PK,
             FILTERS_PK,
             SKIPPED_PK,
             QUARANTINE_PK,
@@ -753,6 +756,7 @@ pub const GRANTS: &[Grant] = &[
             ACCOUNTS_PK,
             USERS_PK,
             TEAMS_PK,
+            ROLES_PK,
             FILTERS_PK,
             "ADDR#",
             "REC#",
@@ -760,7 +764,7 @@ pub const GRANTS: &[Grant] = &[
             CONFIG_PK,
             "MEMBERS#",
         ],
-        by: "create_account, add_user (with its team-member entries), add_team, add_filter, \
+        by: "create_account, add_user (with its team-member entries), add_team, add_role, add_filter, \
              add_record (with address index), follow; the data key \
              (KmsSecretBox::create_data_key); ensure_address_index, ensure_member_index and \
              ensure_schedule_index \
@@ -770,8 +774,18 @@ pub const GRANTS: &[Grant] = &[
         who: Cli,
         actions: &["dynamodb:UpdateItem"],
         on: Table,
-        keys: &[ACCOUNTS_PK, "REC#case", LOAD_PK, "ADDR#", "NOTIF#"],
-        by: "reset_account, set_case_settings, set_case_status (with the assignee's load); \
+        keys: &[
+            ACCOUNTS_PK,
+            "REC#case",
+            LOAD_PK,
+            COUNTER_PK,
+            "ADDR#",
+            "NOTIF#",
+            USERS_PK,
+        ],
+        by: "reset_account, set_case_settings, set_send_as; set_case_status (with the \
+             assignee's load and the teams' load versions); set_admin, set_notify_email, \
+             set_role (a user's own item); \
              create_account and ensure_address_index (an account's own-address entry); \
              DispatchStore::mark_read; ensure_schedule_index (the index attributes of accounts \
              from before it)",
