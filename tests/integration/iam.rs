@@ -254,33 +254,36 @@ fn order(id: &str, reply_to: Option<&str>, to: &str) -> Vec<u8> {
     m.into_bytes()
 }
 
+/// Runs `mailroom <args>` under `prefix` with `stdin`, failing the test on an error.
+fn run_cli(prefix: &str, args: &[&str], stdin: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .args(args)
+        .env("MAILROOM_PREFIX", prefix)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_the_functions_make_is_a_row_of_the_iam_table() {
     let env = env("iamcalls").await;
     let prefix = env.ctx.prefix.clone();
     let mb = mailbox("iamcalls");
-    let cli = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
-            .args(args)
-            .env("MAILROOM_PREFIX", &prefix)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let cli = |args: &[&str], stdin: &str| run_cli(&prefix, args, stdin);
     // A team of two (least-busy reads both loads and checks the other's), a contact, a body
     // filter of a user, a global skip filter the poller applies on headers.
     cli(&["teams", "add", "l1"], "");
@@ -727,28 +730,7 @@ async fn every_call_the_api_makes_is_a_row_of_the_iam_table() {
     let mb = mailbox("iamapi");
     let personal = mailbox("iamapi-own");
     let sales = mailbox("iamapi-sales");
-    let cli = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
-            .args(args)
-            .env("MAILROOM_PREFIX", &prefix)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let cli = |args: &[&str], stdin: &str| run_cli(&prefix, args, stdin);
     cli(&["teams", "add", "l1"], "");
     cli(
         &[
