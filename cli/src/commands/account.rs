@@ -216,17 +216,7 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> Result<()> {
             Ok(())
         }
         AccountCommand::SetSendAs { account, send_as } => {
-            let a = ctx
-                .adapters()
-                .store
-                .get_account(&account)
-                .await?
-                .ok_or_else(|| {
-                    anyhow!("unknown account {account:?} (see `mailroom account list`)")
-                })?;
-            if a.kind != AccountKind::Group {
-                bail!("account {account:?} is a personal account: it always sends as its owner");
-            }
+            super::common::require_group(ctx, &account, "it always sends as its owner").await?;
             ctx.adapters().store.set_send_as(&account, send_as).await?;
             let how = match send_as {
                 mailroom_core::model::SendAs::From => "From the group address",
@@ -248,17 +238,8 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> Result<()> {
             window,
             off,
         } => {
-            let a = ctx
-                .adapters()
-                .store
-                .get_account(&account)
-                .await?
-                .ok_or_else(|| {
-                    anyhow!("unknown account {account:?} (see `mailroom account list`)")
-                })?;
-            if a.kind != AccountKind::Group {
-                bail!("account {account:?} is a personal account: only group accounts auto-reply");
-            }
+            let a = super::common::require_group(ctx, &account, "only group accounts auto-reply")
+                .await?;
             let settings = match (off, subject, body, a.auto_reply) {
                 (true, None, None, Some(mut kept)) => {
                     kept.enabled = false;
@@ -319,10 +300,7 @@ pub async fn validate_case_settings(
     settings: &CaseSettings,
 ) -> Result<()> {
     let store = &ctx.adapters().store;
-    let a = store
-        .get_account(account)
-        .await?
-        .ok_or_else(|| anyhow!("unknown account {account:?} (see `mailroom account list`)"))?;
+    let a = super::common::require_account(ctx, account).await?;
     let teams = store.list_teams().await?;
     let assignee_known = match &settings.assign_to {
         Some(u) => store.get_user(u).await?.is_some(),
